@@ -192,9 +192,7 @@ OBJECTS: dict[str, SsdObject] = {
             "invo_involvements_id",
             (
                 Column("invo_involvements_id", not_null=True),
-                Column(
-                    "invo_professional_id", not_null=True, references="ssd_professionals"
-                ),
+                Column("invo_professional_id", not_null=True, references="ssd_professionals"),
                 Column("invo_professional_team", references="ssd_department"),
                 Column("invo_person_id", not_null=True, references="ssd_person"),
                 Column("invo_referral_id", references="ssd_cin_episodes"),

@@ -106,7 +106,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
 
 
 def write_hash_key(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Store the HMAC pads of the pseudonymisation key where dbt's ``keyed_hash`` macro reads them."""
+    """Store the HMAC pads of the pseudonymisation key for dbt's ``keyed_hash`` macro."""
     ipad, opad = hmac_pads(settings.pseudonymisation_key())
     con.execute("delete from audit.hash_key")
     con.execute("insert into audit.hash_key values (?, ?)", [ipad, opad])

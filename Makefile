@@ -1,0 +1,52 @@
+# fiw: `make demo` and `make test` are all a newcomer needs (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+DEMO := demo
+
+.PHONY: setup demo test pytest lint format dagster bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+demo: setup
+	rm -rf $(DEMO)
+	$(BIN)/fiw generate --out $(DEMO)/exports --snapshots 3 --defects 0.002
+	$(BIN)/fiw run --exports $(DEMO)/exports --home $(DEMO)/warehouse || test $$? -eq 2
+	$(BIN)/fiw metrics --home $(DEMO)/warehouse
+	@echo "Data Docs: $(CURDIR)/$(DEMO)/warehouse/data_docs/index.html"
+	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"
+
+test: setup lint pytest
+
+pytest: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check orchestration tests bench
+	$(BIN)/ruff format --check orchestration tests bench
+	cd dbt_project && ../$(BIN)/sqlfluff lint models --processes 2
+
+format: setup
+	$(BIN)/ruff format orchestration tests bench
+	$(BIN)/ruff check --fix orchestration tests bench
+	cd dbt_project && ../$(BIN)/sqlfluff fix models --processes 2
+
+dagster: setup
+	mkdir -p $(DEMO)/warehouse/dagster
+	DAGSTER_HOME=$(CURDIR)/$(DEMO)/warehouse/dagster FIW_HOME=$(CURDIR)/$(DEMO)/warehouse \
+	FIW_EXPORTS=$(CURDIR)/$(DEMO)/exports PATH=$(CURDIR)/$(BIN):$$PATH \
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(DEMO) dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,24 @@
+"""The one Dagster ``Definitions`` of fiw: the nightly path, export folder to published table.
+
+raw_snapshots (extract) -> dbt models (staging, intermediate, marts; dbt tests as checks)
+  -> validated_snapshot (Great Expectations suites as blocking checks) -> published_database
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from fiw.defs.automation import new_snapshot_sensor, nightly_job, nightly_schedule
+from fiw.defs.extract_assets import raw_snapshots
+from fiw.defs.publish_assets import published_database
+from fiw.defs.quality_assets import validated_snapshot
+from fiw.defs.transform_assets import dbt_models
+from fiw.resources import build_resources
+
+defs = Definitions(
+    assets=[raw_snapshots, dbt_models, validated_snapshot, published_database],
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    sensors=[new_snapshot_sensor],
+    resources=build_resources(),
+)

@@ -1,0 +1,1 @@
+"""Dagster definitions, one module per step of the nightly load."""

@@ -1,0 +1,31 @@
+"""Step 4: publish the validated snapshot to ``published.duckdb`` (suppressed, atomic swap)."""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
+
+from fiw import snapshots
+from fiw.defs.quality_assets import VALIDATED_KEY
+from fiw.publish import publish
+from fiw.resources import WarehouseResource
+from fiw.warehouse import connect
+
+
+@asset(
+    key=AssetKey(["published", "database"]),
+    deps=[VALIDATED_KEY],
+    group_name="publish",
+    pool="warehouse",
+)
+def published_database(context: AssetExecutionContext, warehouse: WarehouseResource):
+    """What analysts read: ``published.duckdb``, replaced only by a snapshot that passed."""
+    settings = warehouse.settings
+    with connect(settings) as con:
+        validated = snapshots.candidate(con, status=snapshots.VALIDATED)
+        if validated is None:
+            raise RuntimeError("no validated snapshot to publish")
+        path = publish(settings, con, validated.snapshot_id, context.run_id)
+    context.log.info(f"Published snapshot {validated.snapshot_date} to {path}")
+    return MaterializeResult(
+        metadata={"snapshot_date": str(validated.snapshot_date), "path": str(path)}
+    )

@@ -1,0 +1,76 @@
+"""Step 3: the Great Expectations suites of ``expectations/`` gate the candidate snapshot.
+
+``validated_snapshot`` runs every suite against the warehouse and reports one blocking asset check
+per suite: a failed error-severity expectation fails its check, which stops publication, and the
+snapshot is refused (``failed_validation``) with the expectation, table, rows and examples named.
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    asset,
+)
+
+from fiw import snapshots
+from fiw.quality import suite_names
+from fiw.resources import WarehouseResource
+from fiw.warehouse import connect
+
+VALIDATED_KEY = AssetKey(["audit", "validated_snapshot"])
+SUITES = suite_names()
+
+
+@asset(
+    key=VALIDATED_KEY,
+    deps=[AssetKey(["marts", "outcome_metrics_suppressed"])],
+    group_name="quality",
+    pool="warehouse",
+    check_specs=[
+        AssetCheckSpec(name, asset=VALIDATED_KEY, blocking=True, description=f"suite {name}")
+        for name in SUITES
+    ],
+)
+def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResource):
+    """The candidate snapshot, once every error-severity expectation has passed."""
+    from fiw.quality import run_suites  # imports Great Expectations: slow, so only here
+
+    settings = warehouse.settings
+    with connect(settings) as con:
+        candidate = snapshots.candidate(con)
+        if candidate is None:
+            raise RuntimeError("no loaded snapshot to validate")
+        report = run_suites(settings, con, candidate.snapshot_id, context.run_id)
+        if report.blocking_failures:
+            snapshots.set_status(
+                con, candidate.snapshot_id, snapshots.FAILED_VALIDATION, report.summary()[:2000]
+            )
+        else:
+            snapshots.set_status(con, candidate.snapshot_id, snapshots.VALIDATED)
+    context.log.info(report.summary())
+    yield MaterializeResult(
+        metadata={
+            "snapshot_date": str(candidate.snapshot_date),
+            "blocking_failures": len(report.blocking_failures),
+            "data_docs": str(settings.data_docs_dir / "index.html"),
+        }
+    )
+    for name in SUITES:
+        failed = [r for r in report.results if r.suite == name and not r.success]
+        blocking = [r for r in failed if r.severity == "error"]
+        yield AssetCheckResult(
+            check_name=name,
+            asset_key=VALIDATED_KEY,
+            passed=not blocking,
+            severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+            metadata={
+                "failed_expectations": len(failed),
+                "blocking": len(blocking),
+                "failures": "\n".join(r.describe() for r in failed)[:4000] or "none",
+            },
+        )

@@ -1,0 +1,166 @@
+"""What ``fiw run``, ``fiw status`` and ``fiw metrics`` print: readable tables for people."""
+
+from __future__ import annotations
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from fiw.runner import RunOutcome
+from fiw.settings import Settings
+from fiw.snapshots import REFUSED
+from fiw.warehouse import connect
+
+STATUS_STYLE = {"published": "green", "validated": "green", "loaded": "cyan"}
+
+
+def _style(status: str) -> str:
+    return "red" if status in REFUSED else STATUS_STYLE.get(status, "yellow")
+
+
+def _snapshot_table(title: str, rows: list[tuple]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in ("extract date", "status", "rows", "quarantined", "reason"):
+        table.add_column(name, justify="right" if name in ("rows", "quarantined") else "left")
+    for snapshot_date, status, rows_loaded, rows_quarantined, reason in rows:
+        table.add_row(
+            str(snapshot_date),
+            f"[{_style(status)}]{status}[/]",
+            f"{rows_loaded:,}" if rows_loaded is not None else "",
+            f"{rows_quarantined:,}" if rows_quarantined is not None else "",
+            (reason or "")[:300],
+        )
+    return table
+
+
+def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None:
+    with connect(settings, read_only=True) as con:
+        changed = outcome.changed
+        if changed:
+            marks = ",".join("?" * len(changed))
+            rows = con.execute(
+                "select snapshot_date, status, rows_loaded, rows_quarantined, reason "
+                f"from audit.snapshots where snapshot_id in ({marks}) order by snapshot_date",
+                changed,
+            ).fetchall()
+            console.print(_snapshot_table("Snapshots this run", rows))
+            objects = con.execute(
+                "select s.snapshot_date, o.object, o.rows, o.rows_quarantined "
+                "from audit.snapshot_objects o join audit.snapshots s using (snapshot_id) "
+                f"where o.snapshot_id in ({marks}) order by s.snapshot_date, o.object",
+                changed,
+            ).fetchall()
+            if objects:
+                table = Table(title="Rows loaded per object", title_justify="left")
+                for name in ("extract date", "object", "rows", "quarantined", "share"):
+                    table.add_column(name, justify="left" if name == "object" else "right")
+                for snapshot_date, obj, n, q in objects:
+                    share = f"{q / n:.1%}" if n else "-"
+                    table.add_row(str(snapshot_date), obj, f"{n:,}", f"{q:,}", share)
+                console.print(table)
+        else:
+            console.print("Nothing new: every snapshot found was already loaded.")
+        published = con.execute(
+            "select snapshot_date, published_at from audit.snapshots where status = 'published'"
+        ).fetchone()
+    for message in outcome.messages:
+        console.print(f"[red]{message}[/red]")
+    if published:
+        console.print(
+            f"Published: snapshot {published[0]} (at {published[1]:%Y-%m-%d %H:%M:%S}) "
+            f"in {settings.published_path}"
+        )
+    else:
+        console.print("[yellow]Nothing is published yet.[/yellow]")
+    console.print(f"Data Docs: {settings.data_docs_dir / 'index.html'}")
+
+
+def print_status(console: Console, settings: Settings) -> int:
+    """From the warehouse's audit log; while a run holds the warehouse, from the publication."""
+    if not settings.warehouse_path.exists():
+        console.print(f"No warehouse at {settings.warehouse_path}: run `fiw run` first.")
+        return 1
+    try:
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        schema = "audit"
+    except duckdb.IOException:
+        console.print("[yellow]A run holds the warehouse; showing the last publication.[/yellow]")
+        if not settings.published_path.exists():
+            console.print("Nothing is published yet.")
+            return 1
+        con = duckdb.connect(str(settings.published_path), read_only=True)
+        schema = "main"
+    try:
+        return _print_status(console, con, schema)
+    finally:
+        con.close()
+
+
+def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str) -> int:
+    rows = con.execute(
+        "select snapshot_date, status, rows_loaded, rows_quarantined, reason "
+        f"from {schema}.snapshots order by snapshot_date desc, loaded_at desc limit 30"
+    ).fetchall()
+    console.print(_snapshot_table("Snapshots (newest first)", rows))
+    pub = [r for r in rows if r[1] == "published"]
+    console.print(f"Last publication: snapshot {pub[0][0]}" if pub else "Nothing published yet.")
+    failures = con.execute(
+        "select checked_at, snapshot_date, suite, table_name, expectation, column_name, severity,"
+        f" unexpected_count, details from {schema}.dq_results where not success"
+        f" and run_id = (select run_id from {schema}.dq_results order by checked_at desc limit 1)"
+        " order by severity, suite, table_name"
+    ).fetchall()
+    if failures:
+        table = Table(title="Latest data-quality failures", title_justify="left")
+        for name in ("snapshot", "suite", "table", "expectation", "column", "severity", "rows"):
+            table.add_column(name)
+        for _, snap, suite, tbl, exp, col, sev, n, _details in failures:
+            style = "red" if sev == "error" else "yellow"
+            table.add_row(str(snap), suite, tbl, exp, col or "", f"[{style}]{sev}[/]", str(n))
+        console.print(table)
+    else:
+        console.print("Latest data-quality run: no failures.")
+    return 0
+
+
+def _fmt(numerator, denominator, rate, suppressed) -> str:
+    if suppressed:
+        return "[dim]suppressed[/dim]"
+    if rate is None:
+        return f"- ({numerator}/{denominator})"
+    return f"{rate:.1%} ({numerator:,}/{denominator:,})"
+
+
+def print_metrics(console: Console, settings: Settings, segment: str = "all") -> int:
+    if not settings.published_path.exists():
+        console.print(f"Nothing published at {settings.published_path}: run `fiw run` first.")
+        return 1
+    con = duckdb.connect(str(settings.published_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select window_name, window_start, window_end, segment, metric, numerator,"
+            " denominator, rate, suppressed, as_of_date from outcome_metrics"
+            " where ? = '*' or segment = ? order by window_start, segment, metric",
+            [segment, segment],
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows:
+        console.print(f"No published metrics for segment {segment!r}.")
+        return 1
+    windows = list(dict.fromkeys((r[0], r[1], r[2]) for r in rows))
+    segments = list(dict.fromkeys(r[3] for r in rows))
+    cells = {(r[3], r[4], r[0]): _fmt(r[5], r[6], r[7], r[8]) for r in rows}
+    metrics = list(dict.fromkeys(r[4] for r in rows))
+    for seg in segments:
+        table = Table(
+            title=f"Outcome metrics, segment {seg} (as of {rows[0][9]})", title_justify="left"
+        )
+        table.add_column("metric")
+        for name, start, end in windows:
+            table.add_column(f"{name}\n{start} to {end}", justify="right")
+        for metric in metrics:
+            table.add_row(metric, *[cells.get((seg, metric, w[0]), "") for w in windows])
+        console.print(table)
+    console.print("rate (numerator/denominator); small numbers suppressed as in DfE publications")
+    return 0
