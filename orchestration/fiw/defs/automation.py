@@ -17,7 +17,7 @@ from dagster import (
     sensor,
 )
 
-from fiw.extract.discover import complete_snapshot_folders
+from fiw.extract.discover import find_snapshot_folders
 from fiw.resources import WarehouseResource
 
 nightly_job = define_asset_job(
@@ -38,7 +38,8 @@ nightly_schedule = ScheduleDefinition(
 def exports_signature(root: Path) -> str:
     """A fingerprint of the complete snapshot folders under ``root`` (names and file sizes)."""
     digest = hashlib.sha256()
-    for folder in complete_snapshot_folders(root):
+    found, _ = find_snapshot_folders(root)
+    for _, folder in found:
         digest.update(folder.name.encode())
         for f in sorted(folder.iterdir()):
             digest.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}".encode())

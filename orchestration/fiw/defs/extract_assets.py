@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from fiw.contract import OBJECTS
 from fiw.extract import load_new_snapshots, prune_raw
 from fiw.resources import WarehouseResource
-from fiw.snapshots import LOADED, published
+from fiw.snapshots import published
 from fiw.warehouse import connect, write_hash_key
 
 RAW_KEYS = [AssetKey(["raw", name]) for name in OBJECTS]
@@ -37,25 +37,25 @@ def raw_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource):
         pruned = prune_raw(
             con, settings.retention_days, keep_snapshot_ids=[current.snapshot_id] if current else []
         )
-    for outcome in report.outcomes:
-        context.log.info(outcome.summary())
-    loaded = [o for o in report.outcomes if o.newly_loaded and o.status == LOADED]
+    context.log.info(report.summary())
+    loaded = report.newly_loaded
     for key in RAW_KEYS:
-        name = key.path[-1]
+        counts = [o.objects[key.path[-1]] for o in loaded if key.path[-1] in o.objects]
         yield MaterializeResult(
             asset_key=key,
             metadata={
-                "snapshots_loaded": len(loaded),
-                "rows_loaded": sum(o.rows(name) for o in loaded),
-                "rows_quarantined": sum(o.rows_quarantined(name) for o in loaded),
+                "snapshots_loaded": len(counts),
+                "rows_loaded": sum(c.rows for c in counts),
+                "rows_quarantined": sum(c.rows_quarantined for c in counts),
             },
         )
     yield MaterializeResult(
         asset_key=AUDIT_KEYS[0],
         metadata={
             "snapshots_seen": len(report.outcomes),
-            "refused": sum(o.refused for o in report.outcomes),
-            "raw_snapshots_pruned": pruned,
+            "snapshots_loaded": len(loaded),
+            "refused": len(report.refused),
+            "raw_rows_pruned": sum(pruned.values()),
         },
     )
     yield MaterializeResult(asset_key=AUDIT_KEYS[1])

@@ -1,0 +1,317 @@
+"""Load every new snapshot into ``raw.<object>`` and record it in ``audit`` (one transaction each).
+
+For each snapshot found at the source, oldest first:
+
+1. already in ``audit.snapshots`` (same content checksum, same extract date): skip, change nothing;
+2. same content already seen under another date: record ``duplicate`` (id ``<checksum>@<date>``),
+   load nothing;
+3. read every object into temp tables; a file-level breach records ``rejected``, loads nothing;
+4. apply the row rules in ``contract.LOAD_ORDER`` (references see accepted rows only);
+5. in one transaction write raw rows (quarantined ones flagged), ``audit.quarantine``,
+   ``audit.snapshot_objects`` and ``audit.snapshots`` (``loaded``, or ``failed_quarantine`` when an
+   object's quarantined share exceeds ``settings.quarantine_threshold``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from fiw.contract import LOAD_ORDER, OBJECTS
+from fiw.extract import csv_source, database_source, discover, rules
+from fiw.extract.report import LoadReport, ObjectCounts, SnapshotOutcome, SnapshotRejected
+from fiw.extract.staged import StagedObject, first_row
+from fiw.settings import Settings
+from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, LOADED, REJECTED
+from fiw.warehouse import connect
+
+STAGE_PREFIX = "_fiw_stage_"
+QUARANTINE_PREFIX = "_fiw_quarantine_"
+ACCEPTED_PREFIX = "_fiw_accepted_"
+RAW_META_COLUMNS = (
+    ("_extra", "varchar"),
+    ("_snapshot_id", "varchar"),
+    ("_snapshot_date", "date"),
+    ("_source_file", "varchar"),
+    ("_line_number", "bigint"),
+    ("_quarantined", "boolean"),
+)
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``raw.<object>`` for the nine objects (docs/design.md, "Raw layer") if missing."""
+    con.execute("create schema if not exists raw")
+    for obj in OBJECTS.values():
+        cols = [f"{c} varchar" for c in obj.column_names]
+        cols += [f"{name} {kind}" for name, kind in RAW_META_COLUMNS]
+        con.execute(f"create table if not exists raw.{obj.name} ({', '.join(cols)})")
+
+
+def load_new_snapshots(
+    settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+) -> LoadReport:
+    """Load every snapshot at ``settings.exports`` not loaded yet; report on each one found."""
+    if con is None:
+        with connect(settings) as own:
+            return _load_all(settings, own)
+    return _load_all(settings, con)
+
+
+def _load_all(settings: Settings, con: duckdb.DuckDBPyConnection) -> LoadReport:
+    ensure_raw_tables(con)
+    report = LoadReport()
+    if settings.exports_is_database:
+        report.outcomes.append(_load_database(settings, con))
+        return report
+    found, skipped = discover.find_snapshot_folders(Path(settings.exports))
+    outcomes = [
+        SnapshotOutcome(s.name, discover.parse_snapshot_date(s.name), None, s.status, s.reason)
+        for s in skipped
+    ]
+    for when, path in found:
+        folder = discover.checksum_folder(when, path)
+        outcomes.append(_load_folder(settings, con, folder))
+    report.outcomes = sorted(outcomes, key=lambda o: o.name)
+    return report
+
+
+def _load_folder(
+    settings: Settings, con: duckdb.DuckDBPyConnection, folder: discover.SnapshotFolder
+) -> SnapshotOutcome:
+    name, when, checksum = folder.path.name, folder.snapshot_date, folder.snapshot_id
+    seen = _already_seen(con, name, checksum, when)
+    if seen is not None:
+        return seen
+    try:
+        staged = csv_source.stage_folder(con, folder, STAGE_PREFIX)
+    except SnapshotRejected as e:
+        return _record_refusal(con, name, when, checksum, checksum, str(folder.path), e)
+    return _write_snapshot(settings, con, name, when, checksum, str(folder.path), staged)
+
+
+def _load_database(settings: Settings, con: duckdb.DuckDBPyConnection) -> SnapshotOutcome:
+    when = database_source.snapshot_date()
+    source = database_source.display_url(settings.exports)
+    try:
+        staged, checksum = database_source.stage_database(con, settings.exports, STAGE_PREFIX)
+    except SnapshotRejected as e:
+        checksum = database_source.rejection_id(when, e.problems)
+        seen = _already_seen(con, source, checksum, when)
+        if seen is not None:
+            return seen
+        return _record_refusal(con, source, when, checksum, checksum, source, e)
+    seen = _already_seen(con, source, checksum, when)
+    if seen is not None:
+        _drop(con, staged.values(), [])
+        return seen
+    return _write_snapshot(settings, con, source, when, checksum, source, staged)
+
+
+def _already_seen(
+    con: duckdb.DuckDBPyConnection, name: str, checksum: str, when: date
+) -> SnapshotOutcome | None:
+    """The outcome for content already in audit.snapshots: known (skip) or a new duplicate."""
+    row = first_row(
+        con,
+        """select snapshot_id, status, reason from audit.snapshots
+           where checksum = ? and snapshot_date = ? order by loaded_at limit 1""",
+        [checksum, when],
+    )
+    if row is not None:
+        sid, status, reason = row
+        return SnapshotOutcome(name, when, sid, status, reason, True, _object_counts(con, sid))
+    original = first_row(
+        con,
+        """select snapshot_date, status from audit.snapshots
+           where snapshot_id = ? and status <> ?""",
+        [checksum, DUPLICATE],
+    )
+    if original is None:
+        return None
+    sid = f"{checksum}@{when.isoformat()}"
+    reason = (
+        f"same content as the snapshot of {original[0]:%Y-%m-%d} (status {original[1]}, "
+        f"id {checksum[:12]}): not loaded again"
+    )
+    _insert_snapshot(con, sid, when, name, checksum, DUPLICATE, reason, None, None)
+    return SnapshotOutcome(name, when, sid, DUPLICATE, reason)
+
+
+def _object_counts(con: duckdb.DuckDBPyConnection, sid: str) -> dict[str, ObjectCounts]:
+    rows = con.execute(
+        "select object, source_file, rows, rows_quarantined from audit.snapshot_objects "
+        "where snapshot_id = ?",
+        [sid],
+    ).fetchall()
+    return {r[0]: ObjectCounts(*r) for r in rows}
+
+
+def _record_refusal(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    when: date,
+    sid: str,
+    checksum: str,
+    source: str,
+    error: SnapshotRejected,
+) -> SnapshotOutcome:
+    reason = f"rejected whole, nothing loaded: {error}"
+    _insert_snapshot(con, sid, when, source, checksum, REJECTED, reason, None, None)
+    return SnapshotOutcome(name, when, sid, REJECTED, reason)
+
+
+def _insert_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    sid: str,
+    when: date,
+    source: str,
+    checksum: str,
+    status: str,
+    reason: str | None,
+    rows: int | None,
+    quarantined: int | None,
+) -> None:
+    con.execute(
+        """insert into audit.snapshots (snapshot_id, snapshot_date, source, checksum, status,
+               reason, rows_loaded, rows_quarantined, loaded_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [sid, when, source, checksum, status, reason, rows, quarantined, _now()],
+    )
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+def _write_snapshot(
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    when: date,
+    sid: str,
+    source: str,
+    staged: dict[str, StagedObject],
+) -> SnapshotOutcome:
+    quarantine_tables: dict[str, str] = {}
+    accepted_tables: list[str] = []
+    try:
+        counts: dict[str, ObjectCounts] = {}
+        accepted: dict[str, str] = {}
+        for obj_name in LOAD_ORDER:
+            s = staged[obj_name]
+            q = quarantine_tables[obj_name] = f"{QUARANTINE_PREFIX}{obj_name}"
+            n = rules.quarantine(con, s, q, accepted)
+            accepted[obj_name] = rules.accepted_keys(con, s, q, f"{ACCEPTED_PREFIX}{obj_name}")
+            accepted_tables.append(f"{ACCEPTED_PREFIX}{obj_name}")
+            counts[obj_name] = ObjectCounts(obj_name, s.source_file, s.rows, n)
+        over = [
+            f"{c.source_file}: {c.rows_quarantined} of {c.rows} rows quarantined "
+            f"({c.share_quarantined:.1%}), above the {settings.quarantine_threshold:.1%} "
+            "threshold"
+            for c in counts.values()
+            if c.share_quarantined > settings.quarantine_threshold
+        ]
+        status = FAILED_QUARANTINE if over else LOADED
+        reason = "; ".join(over) if over else None
+        con.begin()
+        try:
+            for obj_name in LOAD_ORDER:
+                _write_raw(con, staged[obj_name], quarantine_tables[obj_name], sid, when)
+            _write_audit(con, staged, quarantine_tables, counts, sid, when, source, status, reason)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        _drop(con, staged.values(), [*quarantine_tables.values(), *accepted_tables])
+    return SnapshotOutcome(name, when, sid, status, reason, False, counts)
+
+
+def _write_raw(
+    con: duckdb.DuckDBPyConnection, s: StagedObject, q: str, sid: str, when: date
+) -> None:
+    cols = ", ".join(f"s.{c}" for c in s.obj.column_names)
+    con.execute(
+        f"""
+        insert into raw.{s.obj.name} by name
+        select {cols}, {s.extra_json_sql()} as _extra, ? as _snapshot_id,
+            cast(? as date) as _snapshot_date, ? as _source_file, s._line_number,
+            q._line_number is not null as _quarantined
+        from {s.table} s left join {q} q on s._line_number = q._line_number
+        """,
+        [sid, when, s.source_file],
+    )
+
+
+def _write_audit(
+    con: duckdb.DuckDBPyConnection,
+    staged: dict[str, StagedObject],
+    quarantine_tables: dict[str, str],
+    counts: dict[str, ObjectCounts],
+    sid: str,
+    when: date,
+    source: str,
+    status: str,
+    reason: str | None,
+) -> None:
+    for obj_name in LOAD_ORDER:
+        s, q, c = staged[obj_name], quarantine_tables[obj_name], counts[obj_name]
+        con.execute(
+            f"""
+            insert into audit.quarantine
+            select ?, cast(? as date), ?, ?, q._line_number, s.{s.obj.primary_key}, q.reasons,
+                {s.record_json_sql()}
+            from {q} q join {s.table} s on s._line_number = q._line_number
+            order by q._line_number
+            """,
+            [sid, when, obj_name, s.source_file],
+        )
+        con.execute(
+            "insert into audit.snapshot_objects values (?, ?, ?, ?, ?)",
+            [sid, obj_name, c.source_file, c.rows, c.rows_quarantined],
+        )
+    rows = sum(c.rows for c in counts.values())
+    quarantined = sum(c.rows_quarantined for c in counts.values())
+    _insert_snapshot(con, sid, when, source, sid, status, reason, rows, quarantined)
+
+
+def _drop(con: duckdb.DuckDBPyConnection, staged, other_tables) -> None:
+    for table in [s.table for s in staged] + list(other_tables):
+        con.execute(f"drop table if exists {table}")
+
+
+def prune_raw(
+    con: duckdb.DuckDBPyConnection,
+    retention_days: int,
+    keep_snapshot_ids: list[str] | tuple[str, ...] | set[str] = (),
+    today: date | None = None,
+) -> dict[str, int]:
+    """Delete raw rows of snapshots extracted more than ``retention_days`` before ``today``.
+
+    Never deletes rows of ``keep_snapshot_ids`` nor of a snapshot whose audit status is
+    ``published``; never touches ``audit``. Returns the rows deleted per object.
+    """
+    ensure_raw_tables(con)
+    cutoff = (today or date.today()) - timedelta(days=retention_days)
+    published = con.execute(
+        "select snapshot_id from audit.snapshots where status = 'published'"
+    ).fetchall()
+    keep = sorted(set(keep_snapshot_ids) | {r[0] for r in published})
+    deleted: dict[str, int] = {}
+    con.begin()
+    try:
+        for obj_name in LOAD_ORDER:
+            row = first_row(
+                con,
+                f"""delete from raw.{obj_name} where _snapshot_date < ?
+                    and not list_contains(cast(? as varchar[]), _snapshot_id)""",
+                [cutoff, keep],
+            )
+            deleted[obj_name] = row[0] if row else 0
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return deleted
