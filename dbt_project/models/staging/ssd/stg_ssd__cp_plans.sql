@@ -1,0 +1,15 @@
+-- CP plans of the current snapshot. The plan key hashes 'CP:' || id (no collision across kinds).
+with plans as (
+    {{ ssd_current_rows('ssd_cp_plans') }}
+)
+
+select
+    {{ keyed_hash("'CP:' || plans.cppl_cp_plan_id") }} as cp_plan_key,
+    {{ keyed_hash('plans.cppl_referral_id') }} as referral_key,
+    {{ keyed_hash('plans.cppl_person_id') }} as child_key,
+    {{ ssd_date('plans.cppl_cp_plan_start_date') }} as start_date,
+    {{ ssd_date('plans.cppl_cp_plan_end_date') }} as end_date,
+    plans.cppl_cp_plan_initial_category as initial_category,
+    plans.cppl_cp_plan_latest_category as latest_category
+from plans
+{{ hash_key_join() }}
