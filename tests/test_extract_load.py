@@ -6,7 +6,15 @@ from datetime import date
 
 import pytest
 from fiw.contract import LOAD_ORDER, OBJECTS
-from fiw.extract import DUPLICATE, LOADED, REJECTED, load, load_new_snapshots, prune_raw
+from fiw.extract import (
+    DUPLICATE,
+    LOADED,
+    REJECTED,
+    load,
+    load_new_snapshots,
+    prune_after_publication,
+    prune_raw,
+)
 from fiw.extract.database_source import SNAPSHOT_DATE_ENV
 from fiw.warehouse import connect
 
@@ -192,3 +200,31 @@ def test_prune_raw_keeps_recent_kept_and_published_snapshots_and_all_audit(tmp_p
         assert con.execute("select count(*) from audit.quarantine").fetchone() == audit_before
     assert deleted["ssd_person"] == 2
     assert kept == [("2025-01-02",), ("2025-01-03",), ("2025-06-01",)]
+
+
+def test_pruning_after_publication_counts_days_from_the_newest_extract_not_the_wall_clock(
+    tmp_path,
+):
+    """Extracts from years ago (a replay, or the synthetic authority) are not wiped because the
+    wall clock says they are old; the publication and snapshots awaiting their build are kept."""
+    days = ["2017-01-01", "2017-11-28", "2017-11-29", "2017-11-30"]
+    for i, day in enumerate(days):
+        data = minimal_snapshot()
+        data["ssd_department"][0]["dept_team_name"] = f"Unit {i}"
+        write_snapshot(tmp_path / "exports", day, data)
+    settings = settings_for(tmp_path)
+    ids = {o.name: o.snapshot_id for o in load_new_snapshots(settings).outcomes}
+    with connect(settings) as con:
+        con.execute(
+            "update audit.snapshots set status = 'published' where snapshot_id = ?",
+            [ids["2017-11-29"]],
+        )
+        deleted = prune_after_publication(con, retention_days=2)
+        kept = con.execute(
+            "select distinct _snapshot_date::varchar from raw.ssd_person order by 1"
+        ).fetchall()
+    # 2017-11-30 is newer than the publication and still awaits its build: kept.
+    # 2017-11-29 is the publication: kept. 2017-11-28 is two days old by the data's clock: kept;
+    # 2017-01-01 is older than the two days of retention: pruned.
+    assert kept == [("2017-11-28",), ("2017-11-29",), ("2017-11-30",)]
+    assert deleted["ssd_person"] > 0

@@ -73,6 +73,8 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
     else:
         console.print("[yellow]Nothing is published yet.[/yellow]")
     console.print(f"Data Docs: {settings.data_docs_dir / 'index.html'}")
+    if outcome.run_ids:
+        console.print(f"Dagster runs: {', '.join(outcome.run_ids)}; dbt log: {outcome.log_file}")
 
 
 def print_status(console: Console, settings: Settings) -> int:

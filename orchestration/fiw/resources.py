@@ -7,7 +7,7 @@ import os
 from dagster import ConfigurableResource, EnvVar
 from dagster_dbt import DbtCliResource, DbtProject
 
-from fiw.settings import DBT_PROJECT_DIR, Settings
+from fiw.settings import DBT_PROJECT_DIR, Settings, dbt_executable
 
 
 class WarehouseResource(ConfigurableResource):
@@ -33,5 +33,9 @@ def build_resources() -> dict:
     os.environ["FIW_WAREHOUSE_PATH"] = str(settings.warehouse_path)
     return {
         "warehouse": WarehouseResource(home=EnvVar("FIW_HOME"), exports=EnvVar("FIW_EXPORTS")),
-        "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR)),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=str(DBT_PROJECT_DIR),
+            dbt_executable=dbt_executable(),
+        ),
     }

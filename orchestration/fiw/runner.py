@@ -13,17 +13,18 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from fiw import snapshots
-from fiw.settings import DBT_PROJECT_DIR, Settings
+from fiw.settings import DBT_PROJECT_DIR, Settings, dbt_executable
 from fiw.warehouse import connect
 
 EXIT_OK, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2
 MAX_CANDIDATES_PER_RUN = 10
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 DAGSTER_YAML = """\
 # Written by fiw: the instance `fiw run` and `dagster dev` share.
@@ -70,11 +71,6 @@ def _dbt_sources_mtime() -> float:
     return max((p.stat().st_mtime for p in paths if p.is_file()), default=0.0)
 
 
-def dbt_executable() -> str:
-    local = Path(sys.executable).parent / "dbt"
-    return str(local) if local.exists() else "dbt"
-
-
 def ensure_dbt_manifest() -> Path:
     """Parse the dbt project when its manifest is missing or older than any project file: the
     Dagster definitions are built from the manifest, so it must exist before they load."""
@@ -110,6 +106,8 @@ class RunOutcome:
     messages: list[str] = field(default_factory=list)
     statuses_before: dict[str, str] = field(default_factory=dict)
     statuses_after: dict[str, str] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
+    log_file: Path | None = None
 
     @property
     def changed(self) -> list[str]:
@@ -147,8 +145,16 @@ def run_nightly(settings: Settings) -> RunOutcome:
     instance = DagsterInstance.from_config(str(settings.dagster_home))
     job = defs.resolve_job_def("nightly")
     outcome = RunOutcome(EXIT_OK, statuses_before=_statuses(settings))
+    logs = settings.home / "logs"
+    logs.mkdir(exist_ok=True)
+    outcome.log_file = logs / f"run-{datetime.now():%Y%m%d-%H%M%S}.log"
     for _ in range(MAX_CANDIDATES_PER_RUN):
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        # dbt's own log lines go to the run's log file; Dagster keeps the full event log.
+        with outcome.log_file.open("a") as log, redirect_stdout(log):
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET
+            )
+        outcome.run_ids.append(result.run_id)
         with connect(settings) as con:
             remaining = snapshots.candidate(con)
         if not result.success:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,12 @@ class Settings:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         return self.key_file.read_text().strip().encode("utf-8")
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` of this Python environment (dagster-dbt runs it as a subprocess)."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:

@@ -1,7 +1,5 @@
 """When the nightly job runs: at 02:00 London time, and as soon as a new snapshot lands."""
 
-from __future__ import annotations
-
 import hashlib
 from pathlib import Path
 

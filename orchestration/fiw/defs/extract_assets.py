@@ -1,13 +1,11 @@
 """Step 1: load every new snapshot from the exports into ``raw.<object>`` (with quarantine)."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
 from fiw.contract import OBJECTS
-from fiw.extract import load_new_snapshots, prune_raw
+from fiw.extract import load_new_snapshots
+from fiw.metering import peak_rss_metadata
 from fiw.resources import WarehouseResource
-from fiw.snapshots import published
 from fiw.warehouse import connect, write_hash_key
 
 RAW_KEYS = [AssetKey(["raw", name]) for name in OBJECTS]
@@ -33,10 +31,6 @@ def raw_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource):
     with connect(settings) as con:
         report = load_new_snapshots(settings, con)
         write_hash_key(con, settings)
-        current = published(con)
-        pruned = prune_raw(
-            con, settings.retention_days, keep_snapshot_ids=[current.snapshot_id] if current else []
-        )
     context.log.info(report.summary())
     loaded = report.newly_loaded
     for key in RAW_KEYS:
@@ -55,7 +49,7 @@ def raw_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource):
             "snapshots_seen": len(report.outcomes),
             "snapshots_loaded": len(loaded),
             "refused": len(report.refused),
-            "raw_rows_pruned": sum(pruned.values()),
+            **peak_rss_metadata(),
         },
     )
     yield MaterializeResult(asset_key=AUDIT_KEYS[1])

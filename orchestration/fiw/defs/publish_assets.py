@@ -1,11 +1,11 @@
 """Step 4: publish the validated snapshot to ``published.duckdb`` (suppressed, atomic swap)."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from fiw import snapshots
 from fiw.defs.quality_assets import VALIDATED_KEY
+from fiw.extract import prune_after_publication
+from fiw.metering import peak_rss_metadata
 from fiw.publish import publish
 from fiw.resources import WarehouseResource
 from fiw.warehouse import connect
@@ -25,7 +25,13 @@ def published_database(context: AssetExecutionContext, warehouse: WarehouseResou
         if validated is None:
             raise RuntimeError("no validated snapshot to publish")
         path = publish(settings, con, validated.snapshot_id, context.run_id)
+        pruned = prune_after_publication(con, settings.retention_days)
     context.log.info(f"Published snapshot {validated.snapshot_date} to {path}")
     return MaterializeResult(
-        metadata={"snapshot_date": str(validated.snapshot_date), "path": str(path)}
+        metadata={
+            "snapshot_date": str(validated.snapshot_date),
+            "path": str(path),
+            "raw_rows_pruned": sum(pruned.values()),
+            **peak_rss_metadata(),
+        }
     )

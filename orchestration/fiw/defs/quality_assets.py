@@ -5,8 +5,6 @@ per suite: a failed error-severity expectation fails its check, which stops publ
 snapshot is refused (``failed_validation``) with the expectation, table, rows and examples named.
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -18,6 +16,7 @@ from dagster import (
 )
 
 from fiw import snapshots
+from fiw.metering import peak_rss_metadata
 from fiw.quality import suite_names
 from fiw.resources import WarehouseResource
 from fiw.warehouse import connect
@@ -58,6 +57,7 @@ def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResou
             "snapshot_date": str(candidate.snapshot_date),
             "blocking_failures": len(report.blocking_failures),
             "data_docs": str(settings.data_docs_dir / "index.html"),
+            **peak_rss_metadata(),
         }
     )
     for name in SUITES:

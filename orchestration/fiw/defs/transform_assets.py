@@ -5,18 +5,22 @@ refuses the snapshot (``failed_validation``); a model that errors fails the run 
 the data, so the next run tries the same snapshot again.
 """
 
-from __future__ import annotations
-
 import json
 import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Failure
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, Failure
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from fiw import snapshots
 from fiw.dbt_results import record_dbt_results
+from fiw.metering import peak_rss_metadata
 from fiw.resources import WarehouseResource, dbt_project
 from fiw.warehouse import connect
 
@@ -38,7 +42,9 @@ class FiwDbtTranslator(DagsterDbtTranslator):
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=FiwDbtTranslator(),
+    dagster_dbt_translator=FiwDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+    ),
     pool="warehouse",
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
@@ -57,6 +63,9 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: W
         target_path=target,
     )
     yield from invocation.stream()
+    yield AssetObservation(
+        asset_key=AssetKey(["marts", "outcome_metrics"]), metadata=peak_rss_metadata()
+    )
     run_results = invocation.get_artifact("run_results.json")
     shutil.rmtree(target, ignore_errors=True)
     with connect(settings) as con:

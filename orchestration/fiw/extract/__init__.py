@@ -9,7 +9,12 @@ Environment: ``$FIW_SNAPSHOT_DATE`` (``YYYY-MM-DD``) sets the extract date of a 
 (default today); folder sources take it from the folder name.
 """
 
-from fiw.extract.load import ensure_raw_tables, load_new_snapshots, prune_raw
+from fiw.extract.load import (
+    ensure_raw_tables,
+    load_new_snapshots,
+    prune_after_publication,
+    prune_raw,
+)
 from fiw.extract.report import (
     INCOMPLETE,
     NOT_A_SNAPSHOT,
@@ -31,5 +36,6 @@ __all__ = [
     "SnapshotOutcome",
     "ensure_raw_tables",
     "load_new_snapshots",
+    "prune_after_publication",
     "prune_raw",
 ]

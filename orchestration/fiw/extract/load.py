@@ -315,3 +315,21 @@ def prune_raw(
         con.rollback()
         raise
     return deleted
+
+
+def prune_after_publication(con: duckdb.DuckDBPyConnection, retention_days: int) -> dict[str, int]:
+    """Prune raw after a publication, measuring age from the newest extract date seen (the data's
+    own clock, so a backlog or a replay of old extracts is not wiped by the wall clock). Keeps the
+    publication and every snapshot not older than it that still awaits its build."""
+    newest, published_date = con.execute(
+        "select max(snapshot_date), max(snapshot_date) filter (where status = 'published') "
+        "from audit.snapshots"
+    ).fetchall()[0]
+    if newest is None:
+        return {}
+    awaiting = con.execute(
+        "select snapshot_id from audit.snapshots where status in ('loaded', 'validated') "
+        "and snapshot_date >= coalesce(?, date '0001-01-01')",
+        [published_date],
+    ).fetchall()
+    return prune_raw(con, retention_days, [r[0] for r in awaiting], today=newest)

@@ -1,0 +1,225 @@
+"""The benchmark: fiw against plain DuckDB at three sizes, per stage, medians of repeated runs.
+
+    .venv/bin/python bench/run.py [--sizes 12000,200000,2000000] [--repeats 3] [--write]
+
+For each size it generates the exports once (timed), then per repeat runs ``fiw run`` from a cold
+home folder and the baseline (``baseline.sql``) over the same CSV files, each as a child process
+whose peak memory is read from ``wait4``. Per-stage wall times come from the Dagster run's step
+statistics, per-stage peak memory from the metadata each step records. The baseline's numerators
+and denominators must equal ``marts.outcome_metrics``: a differential test on large data. With
+``--write`` the table goes to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+AS_OF = date(2017, 11, 30)
+STAGES = {
+    "raw_snapshots": "load",
+    "dbt_models": "dbt",
+    "validated_snapshot": "validation",
+    "published_database": "publish",
+}
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_mib: float
+    extra: dict = field(default_factory=dict)
+
+
+def run_measured(args: list[str], env: dict | None = None) -> Measure:
+    """Run a child process; wall time and its (and its descendants') peak resident memory."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0,):
+        raise SystemExit(f"{' '.join(args)} exited {proc.returncode}\n{output[-3000:]}")
+    return Measure(seconds, usage.ru_maxrss / 1024)
+
+
+def generate(children: int) -> tuple[Path, Measure]:
+    exports = OUT / f"exports-{children}"
+    if (exports / AS_OF.isoformat() / "_SUCCESS").exists():
+        return exports, Measure(float("nan"), float("nan"))
+    shutil.rmtree(exports, ignore_errors=True)
+    fiw = str(Path(sys.executable).parent / "fiw")
+    gen = [fiw, "generate", "--out", str(exports), "--children", str(children)]
+    return exports, run_measured(gen)
+
+
+def stage_figures(home: Path) -> dict[str, tuple[float, float]]:
+    """Per stage: (seconds, peak MiB of the process and its dbt child so far)."""
+    from dagster import DagsterInstance, RunsFilter
+
+    instance = DagsterInstance.from_config(str(home / "dagster"))
+    try:
+        run = instance.get_run_records(RunsFilter(job_name="nightly"), limit=1)[0].dagster_run
+        stats = instance.get_run_step_stats(run.run_id)
+        peaks: dict[str, float] = {}
+        for record in instance.get_records_for_run(run.run_id).records:
+            event = record.event_log_entry.dagster_event
+            if event and (event.is_step_materialization or event.is_asset_observation):
+                data = event.event_specific_data
+                inner = (
+                    data.materialization
+                    if event.is_step_materialization
+                    else data.asset_observation
+                )
+                meta = inner.metadata
+                if "peak_rss_mib" in meta:
+                    peak = max(meta["peak_rss_mib"].value, meta["peak_child_rss_mib"].value)
+                    peaks[event.step_key] = max(peaks.get(event.step_key, 0.0), peak)
+    finally:
+        instance.dispose()
+    return {
+        STAGES.get(s.step_key, s.step_key): (s.end_time - s.start_time, peaks.get(s.step_key, 0.0))
+        for s in stats
+        if s.end_time and s.start_time
+    }
+
+
+def fiw_run(exports: Path, home: Path) -> Measure:
+    shutil.rmtree(home, ignore_errors=True)
+    fiw = str(Path(sys.executable).parent / "fiw")
+    measure = run_measured([fiw, "run", "--exports", str(exports), "--home", str(home)])
+    measure.extra = stage_figures(home)
+    return measure
+
+
+def baseline(exports: Path) -> Measure:
+    script = [sys.executable, str(HERE / "baseline.py"), str(exports / AS_OF.isoformat())]
+    return run_measured(script)
+
+
+def compare_with_baseline(exports: Path, home: Path) -> int:
+    """Rows whose numerator or denominator differ between the marts and the baseline."""
+    sys.path.insert(0, str(HERE.parent))
+    from bench.baseline import compute
+
+    expected = {(r[0], r[3], r[4]): (r[5], r[6]) for r in compute(exports / AS_OF.isoformat())}
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        actual = {
+            (w, s, m): (n, d)
+            for w, s, m, n, d in con.execute(
+                "select window_name, segment, metric, numerator, denominator "
+                "from marts.outcome_metrics"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    keys = set(actual) | set(expected)
+    return sum(actual.get(k) != expected.get(k) for k in keys)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def bench_size(children: int, repeats: int) -> dict:
+    exports, gen = generate(children)
+    home = OUT / f"home-{children}"
+    runs = [fiw_run(exports, home) for _ in range(repeats)]
+    bases = [baseline(exports) for _ in range(repeats)]
+    mismatches = compare_with_baseline(exports, home)
+    rows = sum(
+        duckdb.connect()
+        .execute(f"select count(*) from read_csv('{f}', all_varchar=true)")
+        .fetchall()[0][0]
+        for f in (exports / AS_OF.isoformat()).glob("*.csv")
+    )
+    stages = {
+        name: (
+            median([r.extra.get(name, (0.0, 0.0))[0] for r in runs]),
+            max(r.extra.get(name, (0.0, 0.0))[1] for r in runs),
+        )
+        for name in STAGES.values()
+    }
+    return {
+        "children": children,
+        "rows": rows,
+        "generate": gen,
+        "fiw_seconds": median([r.seconds for r in runs]),
+        "fiw_peak_mib": max(r.peak_mib for r in runs),
+        "stages": stages,
+        "baseline_seconds": median([b.seconds for b in bases]),
+        "baseline_peak_mib": max(b.peak_mib for b in bases),
+        "mismatches": mismatches,
+    }
+
+
+def render(results: list[dict], repeats: int, command: str) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- date: {datetime.now():%Y-%m-%d %H:%M}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}",
+        f"- command: `{command}`",
+        f"- figures: medians of {repeats} runs (peaks: the largest); `fiw run` from a cold home",
+        "",
+        "| children | CSV rows | generate s (MiB) | fiw run s | load s | dbt s | validation s "
+        "| publish s | fiw peak MiB | baseline s (MiB) | fiw / baseline | validation share "
+        "| metric rows differing |",
+        "|" + "---|" * 13,
+    ]
+    for r in results:
+        st = r["stages"]
+        lines.append(
+            f"| {r['children']:,} | {r['rows']:,} | {r['generate'].seconds:.1f} "
+            f"({r['generate'].peak_mib:.0f}) | {r['fiw_seconds']:.1f} | {st['load'][0]:.1f} "
+            f"| {st['dbt'][0]:.1f} | {st['validation'][0]:.1f} | {st['publish'][0]:.1f} "
+            f"| {r['fiw_peak_mib']:.0f} | {r['baseline_seconds']:.1f} "
+            f"({r['baseline_peak_mib']:.0f}) | {r['fiw_seconds'] / r['baseline_seconds']:.1f}x "
+            f"| {st['validation'][0] / r['fiw_seconds']:.0%} | {r['mismatches']} |"
+        )
+    lines.append("")
+    lines.append("Per-stage peak memory (MiB, process or its dbt child, whichever is larger):")
+    lines.append("")
+    for r in results:
+        peaks = ", ".join(f"{k} {v[1]:.0f}" for k, v in r["stages"].items())
+        lines.append(f"- {r['children']:,} children: {peaks}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="12000,200000,2000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    args = parser.parse_args()
+    results = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        print(f"benchmarking {size:,} children ...", flush=True)
+        results.append(bench_size(size, args.repeats))
+        print(render(results[-1:], args.repeats, ""), flush=True)
+    text = render(results, args.repeats, "python bench/run.py " + " ".join(sys.argv[1:]))
+    print(text)
+    if args.write:
+        (HERE / "RESULTS.md").write_text(text)
+    return 1 if any(r["mismatches"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The Dagster code location loads and holds the nightly path, its schedule and its sensor."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey
+from fiw.runner import ensure_dbt_manifest
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory, monkeypatch_module):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch_module.setenv("FIW_HOME", str(home))
+    monkeypatch_module.setenv("FIW_EXPORTS", str(home / "exports"))
+    ensure_dbt_manifest()
+    from fiw.definitions import defs
+
+    return defs
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_nightly_schedule_runs_at_two_in_london(defs):
+    schedule = defs.resolve_schedule_def("nightly_0200")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Europe/London"
+    assert schedule.job_name == "nightly"
+
+
+def test_a_sensor_watches_the_exports_folder(defs):
+    assert defs.resolve_sensor_def("new_snapshot_sensor").job_name == "nightly"
+
+
+def test_the_asset_graph_runs_export_to_publication(defs):
+    graph = defs.resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    for key in (
+        ["raw", "ssd_person"],
+        ["audit", "snapshots"],
+        ["staging", "stg_ssd__person"],
+        ["marts", "outcome_metrics"],
+        ["audit", "validated_snapshot"],
+        ["published", "database"],
+    ):
+        assert AssetKey(key) in keys, key
+    upstream = graph.get(AssetKey(["published", "database"])).parent_keys
+    assert AssetKey(["audit", "validated_snapshot"]) in upstream
+    # every quality suite is a blocking check on the gate before publication
+    checks = graph.get(AssetKey(["audit", "validated_snapshot"])).check_keys
+    assert checks
+    assert all(graph.get_check_spec(key).blocking for key in checks)

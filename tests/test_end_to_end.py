@@ -1,0 +1,181 @@
+"""The whole nightly path through ``fiw run``: generated exports -> published.duckdb.
+
+One small authority is generated and run once per module; the tests then read what landed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from fiw.synthetic import generate
+
+from bench.baseline import compute as baseline_metrics
+
+pytestmark = pytest.mark.slow
+
+PUBLISHED_COLUMNS = {
+    "outcome_metrics": [
+        "window_name", "window_start", "window_end", "segment", "metric", "numerator",
+        "denominator", "rate", "suppressed", "as_of_date",
+    ],
+    "plan_episodes": [
+        "plan_episode_id", "child_key", "case_key", "plan_type", "level", "start_date",
+        "end_date", "end_reason", "segment",
+    ],
+    "plan_transitions": [
+        "from_plan_episode_id", "to_plan_episode_id", "child_key", "from_type", "to_type",
+        "direction", "from_end_date", "to_start_date",
+    ],
+    "caseload_monthly": [
+        "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
+        "children_per_fte",
+    ],
+    "dq_results": [
+        "run_id", "checked_at", "snapshot_date", "suite", "table_name", "expectation",
+        "column_name", "success", "unexpected_count", "details",
+    ],
+    "snapshots": [
+        "snapshot_date", "checksum", "status", "reason", "rows_loaded", "rows_quarantined",
+        "loaded_at",
+    ],
+}  # fmt: skip
+
+AS_OF = date(2017, 11, 30)
+
+
+def fiw(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fiw.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    exports, home = root / "exports", root / "home"
+    generate(exports, children=1500, seed=7, as_of=AS_OF, snapshots=2)
+    first = fiw("run", "--exports", str(exports), "--home", str(home))
+    return exports, home, first
+
+
+def test_first_run_publishes_the_newest_snapshot(nightly):
+    exports, home, first = nightly
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Published: snapshot 2017-11-30" in first.stdout
+    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    try:
+        statuses = dict(con.execute("select snapshot_date, status from snapshots").fetchall())
+        as_of = con.execute("select distinct as_of_date from outcome_metrics").fetchall()
+    finally:
+        con.close()
+    assert statuses == {date(2017, 11, 29): "loaded", date(2017, 11, 30): "published"}
+    assert as_of == [(AS_OF,)]
+
+
+def test_published_tables_have_exactly_the_promised_columns(nightly):
+    _, home, _ = nightly
+    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    try:
+        tables = {
+            t: [c[0] for c in con.execute(f"describe {t}").fetchall()]
+            for (t,) in con.execute("select table_name from information_schema.tables").fetchall()
+        }
+    finally:
+        con.close()
+    assert tables == PUBLISHED_COLUMNS
+
+
+def test_marts_agree_with_the_plain_duckdb_baseline(nightly):
+    """A second, independent implementation of metrics.md must give the same counts."""
+    exports, home, _ = nightly
+    expected = {
+        (r[0], r[3], r[4]): (r[5], r[6]) for r in baseline_metrics(exports / AS_OF.isoformat())
+    }
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        actual = {
+            (w, s, m): (n, d)
+            for w, s, m, n, d in con.execute(
+                "select window_name, segment, metric, numerator, denominator "
+                "from marts.outcome_metrics"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert set(actual) == set(expected)
+    differing = {k: (actual[k], expected[k]) for k in expected if actual[k] != expected[k]}
+    assert differing == {}
+    assert sum(d for _, d in actual.values()) > 0
+
+
+def test_a_second_run_with_nothing_new_changes_nothing(nightly):
+    exports, home, _ = nightly
+    before = sha256(home / "published.duckdb")
+    again = fiw("run", "--exports", str(exports), "--home", str(home))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing new" in again.stdout
+    assert sha256(home / "published.duckdb") == before
+
+
+def test_status_and_metrics_commands_read_the_home_folder(nightly):
+    _, home, _ = nightly
+    status = fiw("status", "--home", str(home))
+    assert status.returncode == 0, status.stderr
+    assert "published" in status.stdout and "2017-11-30" in status.stdout
+    metrics = fiw("metrics", "--home", str(home))
+    assert metrics.returncode == 0, metrics.stderr
+    assert "de_escalation_rate" in metrics.stdout
+    assert "family_insights" in metrics.stdout and "previous_model" in metrics.stdout
+
+
+def test_runs_are_recorded_in_the_dagster_instance(nightly):
+    _, home, _ = nightly
+    from dagster import DagsterInstance, RunsFilter
+
+    instance = DagsterInstance.from_config(str(home / "dagster"))
+    try:
+        runs = instance.get_run_records(RunsFilter(job_name="nightly"))
+    finally:
+        instance.dispose()
+    assert len(runs) >= 1
+
+
+def test_completeness_suite_refuses_a_snapshot_whose_rows_went_missing(nightly, tmp_path):
+    """Every row rule passes on empty tables; the completeness suite must not."""
+    import shutil
+
+    from fiw import quality
+    from fiw.settings import Settings
+    from fiw.warehouse import connect
+
+    _, home, _ = nightly
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    settings = Settings.resolve(home=copy, exports=str(tmp_path))
+    with connect(settings) as con:
+        (snapshot_id,) = con.execute(
+            "select snapshot_id from audit.snapshots where status = 'published'"
+        ).fetchone()
+        intact = quality.run_suites(settings, con, snapshot_id, "intact", suites=["completeness"])
+        con.execute("delete from raw.ssd_cp_plans where _snapshot_id = ?", [snapshot_id])
+        broken = quality.run_suites(settings, con, snapshot_id, "broken", suites=["completeness"])
+    assert intact.success, intact.summary()
+    failed = [r for r in broken.blocking_failures]
+    assert [r.expectation for r in failed] == ["raw_holds_every_accepted_row"]
+    assert failed[0].unexpected_count == 1
+    assert "ssd_cp_plans" in failed[0].describe()

@@ -1,0 +1,485 @@
+"""Great Expectations on DuckDB: the suites under ``expectations/`` pass good data and fail bad
+data for the right reason (expectation, column, unexpected count, examples)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from fiw import quality, quality_engine
+from fiw.contract import OBJECTS
+from fiw.settings import EXPECTATIONS_DIR, Settings
+from fiw.warehouse import connect
+
+SNAP = "a" * 64
+OLD_SNAP = "b" * 64
+SNAP_DATE = date(2017, 11, 30)
+
+# One small, consistent authority in the current snapshot. Columns in contract order.
+GOOD = {
+    "ssd_department": [("T101", "Unit 1", None), ("T201", "North", None)],
+    "ssd_professionals": [("P1", "Jo Worker", "Social worker", "1.0"), ("P2", "Al", "SW", "0.5")],
+    "ssd_person": [
+        ("C1", "Ann", "Smith", "F", "WBRI", "2010-03-01", "9434765919", None),
+        ("C2", "Bob", "Jones", "1", "WIRI", "2008-05-02", None, None),
+        ("C3", "Cy", "Brown", "U", "WBRI", "2012-07-03 00:00:00", None, None),
+    ],
+    "ssd_cin_episodes": [
+        ("R1", "C1", "2015-01-05", "1A", "N1", "N", "2016-09-01", "RC1", "T101"),
+        ("R2", "C2", "2015-07-01", "2A", "N2", "N", None, None, "T201"),
+        ("R3", "C3", "2015-07-15", "1C", "N1", "N", None, None, None),
+    ],
+    "ssd_cin_assessments": [("A1", "C1", "R1", "2015-01-06", "2015-01-20", "N")],
+    "ssd_cin_plans": [("CINP1", "R1", "C1", "2016-01-10", None)],  # starts on CP1's end date
+    "ssd_cp_plans": [
+        ("CP1", "R1", "C1", "2015-07-01", "2016-01-10", "NEG", "NEG"),
+        ("CP2", "R2", "C2", "2015-08-01", "2015-12-01", "PHY", "EMO"),
+    ],
+    "ssd_cla_episodes": [
+        ("E1", "C3", "R3", "2015-08-01", "S", "N1", "2015-09-01", "X1"),
+        ("E2", "C3", "R3", "2015-09-01", "P", "N1", "2016-02-01", "E4A"),
+    ],
+    "ssd_involvements": [("I1", "P1", "T101", "C1", "R1", "2015-01-05", None)],
+}
+
+WINDOWS = [
+    ("previous_model", "2014-01-01", "2015-05-31"),
+    ("family_insights", "2015-06-01", "2016-10-31"),
+]
+METRICS = yaml.safe_load((EXPECTATIONS_DIR / "marts.yml").read_text())["vars"]["metrics"]
+SEGMENTS = sorted(set(quality.seed_values("units", "segment"))) + ["unassigned"]
+
+
+def insert_raw(con, obj: str, rows, snapshot=SNAP, quarantined=False) -> None:
+    cols = OBJECTS[obj].column_names
+    marks = ", ".join("?" for _ in cols)
+    for i, row in enumerate(rows):
+        con.execute(
+            f"insert into raw.{obj} ({', '.join(cols)}, _snapshot_id, _snapshot_date, _source_file,"
+            f" _line_number, _quarantined) values ({marks}, ?, ?, ?, ?, ?)",
+            [*row, snapshot, SNAP_DATE, f"{obj}.csv", i + 2, quarantined],
+        )
+
+
+def build_marts(con) -> None:
+    """A complete, consistent marts.outcome_metrics (segments add up to `all`) and its suppressed
+    copy, the disclosure rule applied as metrics.md states it."""
+    con.execute(
+        "create or replace table marts.outcome_metrics (window_name varchar, window_start date,"
+        " window_end date, segment varchar, metric varchar, numerator bigint, denominator bigint,"
+        " rate double, suppressed boolean, as_of_date date)"
+    )
+    rows = []
+    for w, ws, we in WINDOWS:
+        for m_i, m in enumerate(METRICS):
+            total_n = total_d = 0
+            for s_i, s in enumerate(SEGMENTS):
+                d = 20 + 7 * s_i + m_i
+                n = (3 * s_i + m_i) % 15
+                total_n, total_d = total_n + n, total_d + d
+                rows.append((w, ws, we, s, m, n, d))
+            rows.append((w, ws, we, "all", m, total_n, total_d))
+    con.executemany(
+        "insert into marts.outcome_metrics values (?, ?, ?, ?, ?, ?, ?,"
+        " case when ? = 0 then null else ? / ? end, false, ?)",
+        [(*r, r[6], r[5], r[6], SNAP_DATE) for r in rows],
+    )
+    build_suppressed(con)
+
+
+def build_suppressed(con) -> None:
+    con.execute(
+        """create or replace table marts.outcome_metrics_suppressed as
+        with f as (select *, (numerator between 1 and 5 or denominator between 1 and 5
+                   or denominator - numerator between 1 and 5) as small
+                   from marts.outcome_metrics)
+        select window_name, window_start, window_end, segment, metric,
+               case when not small then numerator end as numerator,
+               case when not small then denominator end as denominator,
+               case when not small then rate end as rate, small as suppressed, as_of_date
+        from f"""
+    )
+
+
+def create_raw_tables(con) -> None:
+    for obj in OBJECTS.values():
+        cols = ", ".join(f"{c} varchar" for c in obj.column_names)
+        con.execute(
+            f"create table raw.{obj.name} ({cols}, _extra varchar, _snapshot_id varchar,"
+            " _snapshot_date date, _source_file varchar, _line_number bigint,"
+            " _quarantined boolean)"
+        )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.resolve(home=tmp_path / "home", exports=str(tmp_path / "exports"))
+
+
+@pytest.fixture
+def con(settings):
+    """warehouse.duckdb with a good current snapshot, plus bad rows that must be ignored: a
+    quarantined row of this snapshot and a row of an older snapshot."""
+    with connect(settings) as c:
+        create_raw_tables(c)
+        for obj, rows in GOOD.items():
+            insert_raw(c, obj, rows)
+        bad_person = ("C9", "X", "Y", "Z", "WBRI", "2010-01-01", None, None)
+        insert_raw(c, "ssd_person", [bad_person], quarantined=True)
+        insert_raw(c, "ssd_person", [("C1", *bad_person[1:])], snapshot=OLD_SNAP)
+        c.execute(
+            "insert into audit.snapshots (snapshot_id, snapshot_date, status) values"
+            " (?, ?, 'loaded'), (?, ?, 'published')",
+            [SNAP, SNAP_DATE, OLD_SNAP, date(2017, 11, 29)],
+        )
+        build_marts(c)
+        yield c
+
+
+def n_expectations(*suites: str) -> int:
+    return sum(
+        len(t.expectations)
+        for s in suites
+        for t in quality.load_suite(EXPECTATIONS_DIR / f"{s}.yml").tables
+    )
+
+
+# --------------------------------------------------------------------------- the DuckDB trap
+
+
+def _gx_not_null_result(**datasource_kwargs):
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="ephemeral")
+    ds = ctx.data_sources.add_sql(name="d", **datasource_kwargs)
+    asset = ds.add_query_asset(name="t", query="select * from main.t")
+    batch = asset.add_batch_definition_whole_table("w").get_batch()
+    return batch.validate(gx.expectations.ExpectColumnValuesToNotBeNull(column="v"))
+
+
+def test_plain_duckdb_engine_trap_and_the_fix(tmp_path: Path) -> None:
+    """Plain duckdb_engine: every metric fails with 'list index out of range' (GX fetches after the
+    connection's rollback discarded the result). Through quality_engine: the right answer. If the
+    first half starts failing, GX or duckdb_engine fixed the trap upstream and the adapter in
+    fiw.quality_engine can go."""
+    path = tmp_path / "t.duckdb"
+    with duckdb.connect(str(path)) as c:
+        c.execute(
+            "create table t as select range as id, if(range % 10 = 0, null, 'x') as v"
+            " from range(1000)"
+        )
+    trapped = _gx_not_null_result(connection_string=f"duckdb:///{path}")
+    assert not trapped.success
+    assert "list index out of range" in json.dumps(trapped.exception_info, default=str)
+
+    # (GX's plain engine still holds that file open with its own config: use a fresh database.)
+    with duckdb.connect() as c:
+        c.execute(
+            "create table t as select range as id, if(range % 10 = 0, null, 'x') as v"
+            " from range(1000)"
+        )
+        fixed = _gx_not_null_result(
+            connection_string=quality_engine.CONNECTION_STRING,
+            kwargs=quality_engine.sqlalchemy_kwargs(c),
+        )
+        assert fixed.success is False
+        assert fixed.result["element_count"] == 1000
+        assert fixed.result["unexpected_count"] == 100
+        # The caller's connection is still usable after GX closed its cursors.
+        assert c.execute("select count(*) from t").fetchone() == (1000,)
+
+
+# --------------------------------------------------------------------------- suites
+
+
+ROW_AND_MARTS_SUITES = ["marts", "raw_contract", "raw_statutory"]
+
+
+def test_good_snapshot_passes_every_row_and_marts_suite(settings, con) -> None:
+    """The completeness suite needs staging built by dbt: tests/test_end_to_end.py runs it."""
+    report = quality.run_suites(settings, con, SNAP, "run-1", suites=ROW_AND_MARTS_SUITES)
+    failed = [r.describe() for r in report.results if not r.success]
+    assert failed == []
+    assert report.success and report.blocking_failures == []
+    assert len(report.results) == n_expectations("raw_contract", "raw_statutory", "marts")
+    assert report.snapshot_date == SNAP_DATE
+    assert report.summary().startswith("snapshot 2017-11-30: all ")
+    rows = con.execute(
+        "select count(*), count(distinct suite), bool_and(success), min(snapshot_date),"
+        " min(run_id) from audit.dq_results"
+    ).fetchone()
+    assert rows == (len(report.results), 3, True, SNAP_DATE, "run-1")
+    docs = settings.data_docs_dir / "index.html"
+    assert docs.exists() and "raw_statutory.raw.ssd_cp_plans" in docs.read_text()
+
+
+BAD_RAW = [
+    # (sql making the snapshot bad, suite, table, expectation, column, unexpected count, example)
+    (
+        "insert into raw.ssd_cp_plans values ('CP3', 'R2', 'C2', '2015-09-01', '2015-10-01',"
+        " 'NEG', 'NEG', null, '{s}', '2017-11-30', 'f', 9, false)",
+        "raw_statutory",
+        "raw.ssd_cp_plans",
+        "no_overlapping_cp_plans",
+        None,
+        1,
+        {"cppl_cp_plan_id": "CP3", "overlapped_cp_plan_id": "CP2"},
+    ),
+    (
+        "insert into raw.ssd_cin_plans values ('CINP2', 'R2', 'C2', '2015-09-15', null,"
+        " null, '{s}', '2017-11-30', 'f', 9, false)",
+        "raw_statutory",
+        "raw.ssd_cin_plans",
+        "no_cin_plan_inside_cp_plan",
+        None,
+        1,
+        {"cinp_cin_plan_id": "CINP2", "cp_plan_id": "CP2"},
+    ),
+    (
+        "insert into raw.ssd_cla_episodes values ('E3', 'C3', 'R3', '2016-01-15', 'S', 'N1',"
+        " null, null, null, '{s}', '2017-11-30', 'f', 9, false)",
+        "raw_statutory",
+        "raw.ssd_cla_episodes",
+        "no_episode_before_previous_ends",
+        None,
+        1,
+        {"clae_cla_episode_id": "E3", "previous_episode_id": "E2"},
+    ),
+    (
+        "update raw.ssd_person set pers_sex = 'Q' where pers_person_id in ('C1', 'C2')"
+        " and _snapshot_id = '{s}'",
+        "raw_contract",
+        "raw.ssd_person",
+        "column_values_to_be_in_set:pers_sex",
+        "pers_sex",
+        2,
+        {"value": "Q", "count": 2},
+    ),
+    (
+        "update raw.ssd_cp_plans set cppl_cp_plan_id = 'CP1' where _snapshot_id = '{s}'",
+        "raw_contract",
+        "raw.ssd_cp_plans",
+        "unique:cppl_cp_plan_id",
+        "cppl_cp_plan_id",
+        1,  # one key, on two rows
+        {"cppl_cp_plan_id": "CP1", "rows": 2},
+    ),
+    (
+        "update raw.ssd_cp_plans set cppl_person_id = 'C404' where cppl_cp_plan_id = 'CP2'",
+        "raw_contract",
+        "raw.ssd_cp_plans",
+        "reference:cppl_person_id",
+        "cppl_person_id",
+        1,
+        {"cppl_cp_plan_id": "CP2", "cppl_person_id": "C404"},
+    ),
+    (
+        "update raw.ssd_cin_episodes set cine_close_reason = null where cine_referral_id = 'R1'",
+        "raw_contract",
+        "raw.ssd_cin_episodes",
+        "present_together:cine_close_date:cine_close_reason",
+        "cine_close_reason",
+        1,
+        {"cine_referral_id": "R1", "cine_close_date": "2016-09-01", "cine_close_reason": None},
+    ),
+    (
+        "update raw.ssd_cin_plans set cinp_cin_plan_end_date = '2016-01-09'",
+        "raw_contract",
+        "raw.ssd_cin_plans",
+        "not_before:cinp_cin_plan_end_date",
+        "cinp_cin_plan_end_date",
+        1,
+        {"cinp_cin_plan_id": "CINP1", "cinp_cin_plan_end_date": "2016-01-09"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "sql, suite, table, expectation, column, count, example",
+    BAD_RAW,
+    ids=[b[3] for b in BAD_RAW],
+)
+def test_bad_raw_snapshot_fails_for_the_right_reason(
+    settings, con, sql, suite, table, expectation, column, count, example
+) -> None:
+    con.execute(sql.format(s=SNAP))
+    report = quality.run_suites(settings, con, SNAP, "run-bad", suites=[suite])
+    assert [(r.table_name, r.expectation) for r in report.blocking_failures] == [
+        (table, expectation)
+    ]
+    failure = report.blocking_failures[0]
+    assert failure.column_name == column
+    assert failure.unexpected_count == count
+    assert failure.error is None
+    assert any(example.items() <= e.items() for e in failure.examples), failure.examples
+    assert not report.success
+    stored = con.execute(
+        "select success, severity, unexpected_count, details from audit.dq_results"
+        " where run_id = 'run-bad' and expectation = ?",
+        [expectation],
+    ).fetchone()
+    assert stored[:3] == (False, "error", count)
+    assert json.loads(stored[3])["examples"]
+    # The personal columns of the person never appear in an example.
+    assert "Smith" not in json.dumps([r.examples for r in report.results], default=str)
+
+
+BAD_MARTS = [
+    (
+        "delete from marts.outcome_metrics where window_name = 'family_insights'"
+        " and segment = 'neglect' and metric = 'closure_rate'",
+        "marts.outcome_metrics",
+        # the suppressed copy (not rebuilt here) no longer matches either
+        [
+            "every_window_segment_metric_present",
+            "segments_add_up_to_all",
+            "same_rows_as_unsuppressed",
+        ],
+    ),
+    (
+        "update marts.outcome_metrics set numerator = denominator + 1, rate = null"
+        " where segment = 'generic' and metric = 'returned_home_rate'",
+        "marts.outcome_metrics",
+        [
+            "numerator_at_most_denominator",
+            "rate_is_numerator_over_denominator",
+            "unsuppressed_rows_unchanged",
+        ],
+    ),
+    (
+        "update marts.outcome_metrics set rate = 0.5 where segment = 'all'"
+        " and metric = 'closure_rate' and window_name = 'previous_model'",
+        "marts.outcome_metrics",
+        ["rate_is_numerator_over_denominator", "unsuppressed_rows_unchanged"],
+    ),
+    (
+        "update marts.outcome_metrics set numerator = numerator + 1"
+        " where segment = 'neglect' and metric = 'closure_rate'",
+        "marts.outcome_metrics",
+        ["rate_is_numerator_over_denominator", "segments_add_up_to_all"],
+    ),
+    (
+        "update marts.outcome_metrics set as_of_date = '2017-11-29'",
+        "marts.outcome_metrics",
+        ["as_of_date_is_snapshot_date", "unsuppressed_rows_unchanged"],
+    ),
+    (
+        "update marts.outcome_metrics_suppressed set suppressed = false, numerator = 3,"
+        " denominator = 30, rate = 0.1 where window_name = 'family_insights'"
+        " and segment = 'neglect' and metric = 'closure_rate'",
+        "marts.outcome_metrics_suppressed",
+        ["small_numbers_suppressed"],
+    ),
+]
+
+
+@pytest.mark.parametrize("sql, table, expectations", BAD_MARTS, ids=[b[2][0] for b in BAD_MARTS])
+def test_bad_marts_fail_for_the_right_reason(settings, con, sql, table, expectations) -> None:
+    # The unsuppressed row made small: numerator 3 of 30 must be suppressed.
+    con.execute(
+        "update marts.outcome_metrics set numerator = 3, denominator = 30, rate = 0.1"
+        " where window_name = 'family_insights' and segment = 'neglect' and metric = 'closure_rate'"
+    )
+    # keep `all` consistent with the changed segment
+    con.execute(
+        """update marts.outcome_metrics a set numerator = s.n, denominator = s.d,
+           rate = s.n / s.d from (select sum(numerator) n, sum(denominator) d
+           from marts.outcome_metrics where segment <> 'all' and window_name = 'family_insights'
+           and metric = 'closure_rate') s
+           where a.segment = 'all' and a.window_name = 'family_insights'
+           and a.metric = 'closure_rate'"""
+    )
+    build_suppressed(con)
+    row = con.execute(
+        "select count(*), bool_or(suppressed and segment = 'neglect' and metric = 'closure_rate'"
+        " and window_name = 'family_insights') from marts.outcome_metrics_suppressed"
+    ).fetchone()
+    assert row == (2 * len(METRICS) * (len(SEGMENTS) + 1), True)
+    baseline = quality.run_suites(settings, con, SNAP, "run-0", suites=["marts"])
+    assert baseline.blocking_failures == [], baseline.summary()
+
+    con.execute(sql)
+    first = expectations[:1]
+    report = quality.run_suites(settings, con, SNAP, "run-1", suites=["marts"])
+    assert sorted(r.expectation for r in report.blocking_failures) == sorted(expectations)
+    assert {r.table_name for r in report.blocking_failures if r.expectation in first} == {table}
+    assert all(r.unexpected_count and r.error is None for r in report.blocking_failures)
+
+
+def test_missing_marts_fail_with_the_reason(settings, con) -> None:
+    con.execute("drop table marts.outcome_metrics_suppressed")
+    report = quality.run_suites(settings, con, SNAP, "run-1", suites=["marts"])
+    failing = {r.table_name for r in report.blocking_failures}
+    assert failing == {"marts.outcome_metrics_suppressed"}
+    assert all("does not exist" in r.error for r in report.blocking_failures)
+
+
+def test_summary_names_snapshot_rule_table_and_examples(settings, con) -> None:
+    con.execute(BAD_RAW[0][0].format(s=SNAP))
+    con.execute("update raw.ssd_person set pers_sex = 'Q' where pers_person_id = 'C1'")
+    report = quality.run_suites(
+        settings, con, SNAP, "run-1", suites=["raw_contract", "raw_statutory"]
+    )
+    summary = report.summary()
+    assert summary.startswith("snapshot 2017-11-30: 2 blocking failures: ")
+    assert "raw.ssd_cp_plans: no_overlapping_cp_plans (CIN 8940) failed on 1 rows, e.g. " in summary
+    assert '"cppl_cp_plan_id": "CP3"' in summary
+    assert (
+        "raw.ssd_person: column_values_to_be_in_set:pers_sex [pers_sex] failed on 1 rows" in summary
+    )
+
+
+def test_results_history_is_kept(settings, con) -> None:
+    quality.run_suites(settings, con, SNAP, "run-1", suites=["raw_statutory"])
+    quality.run_suites(settings, con, SNAP, "run-2", suites=["raw_statutory"])
+    got = con.execute(
+        "select run_id, count(*) from audit.dq_results group by run_id order by run_id"
+    ).fetchall()
+    assert got == [("run-1", 3), ("run-2", 3)]
+
+
+def test_warning_severity_does_not_block(settings, con, tmp_path) -> None:
+    doc = yaml.safe_load((EXPECTATIONS_DIR / "raw_statutory.yml").read_text())
+    for t in doc["tables"]:
+        for e in t["expectations"]:
+            e["severity"] = "warning"
+    path = tmp_path / "lenient.yml"
+    path.write_text(yaml.safe_dump(doc))
+    con.execute(BAD_RAW[0][0].format(s=SNAP))
+    report = quality.run_suites(settings, con, SNAP, "run-1", suites=[path])
+    assert report.success and report.blocking_failures == []
+    assert [r.expectation for r in report.warnings] == ["no_overlapping_cp_plans"]
+    assert "1 warning: raw.ssd_cp_plans: no_overlapping_cp_plans" in report.summary()
+
+
+# --------------------------------------------------------------------------- suite files
+
+
+def test_contract_suite_file_covers_every_contract_rule() -> None:
+    generated = quality.contract_suite()
+    on_file = quality.load_suite(EXPECTATIONS_DIR / "raw_contract.yml")
+    have = {(t.table, s.name) for t in on_file.tables for s in t.expectations}
+    want = {
+        (t["table"], quality._spec_name(e)) for t in generated["tables"] for e in t["expectations"]
+    }
+    assert want - have == set()
+
+
+def test_every_suite_file_is_well_formed() -> None:
+    import great_expectations as gx
+
+    paths = quality.suite_paths()
+    assert {p.stem for p in paths} == {"completeness", "raw_contract", "raw_statutory", "marts"}
+    assert quality.suite_names() == ["completeness", "marts", "raw_contract", "raw_statutory"]
+    for path in paths:
+        raw = yaml.safe_load(path.read_text())
+        suite = quality.load_suite(path)
+        for t_raw, table in zip(raw["tables"], suite.tables, strict=True):
+            assert all(e.get("severity") in ("error", "warning") for e in t_raw["expectations"])
+            for spec in table.expectations:
+                exp = quality._gx_expectation(spec, suite, SNAP)
+                assert isinstance(exp, gx.expectations.Expectation)
