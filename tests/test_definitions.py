@@ -53,3 +53,32 @@ def test_the_asset_graph_runs_export_to_publication(defs):
     checks = graph.get(AssetKey(["audit", "validated_snapshot"])).check_keys
     assert checks
     assert all(graph.get_check_spec(key).blocking for key in checks)
+
+
+def test_workspace_yaml_loads_as_dagster_dev_loads_it(tmp_path):
+    """`dagster dev -w workspace.yaml` (see `make dagster`) loads the same code location."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "FIW_HOME": str(tmp_path / "home"),
+        "FIW_EXPORTS": str(tmp_path / "exports"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        [str(bin_dir / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful for code location fiw.definitions" in (
+        result.stdout + result.stderr
+    )
