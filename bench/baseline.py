@@ -41,6 +41,28 @@ def compute(snapshot: Path, as_of: str | None = None, transition_days: int = 7) 
         con.close()
 
 
+def differences(snapshot: Path, warehouse: Path) -> dict[tuple, tuple]:
+    """(window, segment, metric) -> ((numerator, denominator) in marts.outcome_metrics, in the
+    baseline) for every row where they differ, or where one side lacks the row."""
+    expected = {(r[0], r[3], r[4]): (r[5], r[6]) for r in compute(snapshot)}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        actual = {
+            (w, s, m): (n, d)
+            for w, s, m, n, d in con.execute(
+                "select window_name, segment, metric, numerator, denominator "
+                "from marts.outcome_metrics"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    return {
+        key: (actual.get(key), expected.get(key))
+        for key in set(actual) | set(expected)
+        if actual.get(key) != expected.get(key)
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("snapshot", type=Path)

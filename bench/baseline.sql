@@ -64,10 +64,10 @@ numbered as (
 select
     arg_min(episode_id, start_date) as plan_id,
     child_id,
-    arg_min(referral_id, start_date) as referral_id,
+    arg_min_null(referral_id, start_date) as referral_id,
     min(start_date) as start_date,
-    arg_max(end_date, start_date) as end_date,
-    arg_max(end_reason, start_date) as end_reason
+    arg_max_null(end_date, start_date) as end_date,
+    arg_max_null(end_reason, start_date) as end_reason
 from numbered
 group by child_id, period_no;
 

@@ -1,8 +1,11 @@
 """The benchmark: fiw against plain DuckDB at three sizes, per stage, medians of repeated runs.
 
-    .venv/bin/python bench/run.py [--sizes 12000,200000,2000000] [--repeats 3] [--write]
+    .venv/bin/python bench/run.py [--sizes 12000,200000,2000000] [--repeats 3 | 3,3,1] [--write]
 
-For each size it generates the exports once (timed), then per repeat runs ``fiw run`` from a cold
+``--repeats`` is one count for every size or one per size. For each size it generates the exports
+once (timed; exports already in ``bench/out`` are reused and their generation figures read from
+``bench/out/gen-<children>.log``, the ``/usr/bin/time -v`` output of the run that wrote them),
+then per repeat runs ``fiw run`` from a cold
 home folder and the baseline (``baseline.sql``) over the same CSV files, each as a child process
 whose peak memory is read from ``wait4``. Per-stage wall times come from the Dagster run's step
 statistics, per-stage peak memory from the metadata each step records. The baseline's numerators
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,11 +33,13 @@ import duckdb
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 AS_OF = date(2017, 11, 30)
+# Everything from this line on in RESULTS.md is written by hand and kept by --write.
+NOTES_MARKER = "<!-- notes: kept by --write -->"
 STAGES = {
     "raw_snapshots": "load",
     "dbt_models": "dbt",
-    "validated_snapshot": "validation",
-    "published_database": "publish",
+    "audit__validated_snapshot": "validation",
+    "published__database": "publish",
 }
 
 
@@ -57,14 +63,33 @@ def run_measured(args: list[str], env: dict | None = None) -> Measure:
     return Measure(seconds, usage.ru_maxrss / 1024)
 
 
+def _logged_generation(children: int) -> Measure:
+    """Wall time and peak memory of an earlier ``fiw generate`` from its ``time -v`` log."""
+    log = OUT / f"gen-{children}.log"
+    text = log.read_text() if log.exists() else ""
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if not wall or not peak:
+        return Measure(float("nan"), float("nan"))
+    seconds = sum(float(p) * 60**i for i, p in enumerate(reversed(wall.group(1).split(":"))))
+    return Measure(seconds, int(peak.group(1)) / 1024, {"from_log": True})
+
+
 def generate(children: int) -> tuple[Path, Measure]:
     exports = OUT / f"exports-{children}"
     if (exports / AS_OF.isoformat() / "_SUCCESS").exists():
-        return exports, Measure(float("nan"), float("nan"))
+        return exports, _logged_generation(children)
     shutil.rmtree(exports, ignore_errors=True)
     fiw = str(Path(sys.executable).parent / "fiw")
     gen = [fiw, "generate", "--out", str(exports), "--children", str(children)]
-    return exports, run_measured(gen)
+    measure = run_measured(gen)
+    minutes, seconds = divmod(measure.seconds, 60)
+    (OUT / f"gen-{children}.log").write_text(  # the lines _logged_generation reads
+        f'\tCommand being timed: "{" ".join(gen)}"\n'
+        f"\tElapsed (wall clock) time (h:mm:ss or m:ss): {int(minutes)}:{seconds:05.2f}\n"
+        f"\tMaximum resident set size (kbytes): {int(measure.peak_mib * 1024)}\n"
+    )
+    return exports, measure
 
 
 def stage_figures(home: Path) -> dict[str, tuple[float, float]]:
@@ -114,22 +139,9 @@ def baseline(exports: Path) -> Measure:
 def compare_with_baseline(exports: Path, home: Path) -> int:
     """Rows whose numerator or denominator differ between the marts and the baseline."""
     sys.path.insert(0, str(HERE.parent))
-    from bench.baseline import compute
+    from bench.baseline import differences
 
-    expected = {(r[0], r[3], r[4]): (r[5], r[6]) for r in compute(exports / AS_OF.isoformat())}
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    try:
-        actual = {
-            (w, s, m): (n, d)
-            for w, s, m, n, d in con.execute(
-                "select window_name, segment, metric, numerator, denominator "
-                "from marts.outcome_metrics"
-            ).fetchall()
-        }
-    finally:
-        con.close()
-    keys = set(actual) | set(expected)
-    return sum(actual.get(k) != expected.get(k) for k in keys)
+    return len(differences(exports / AS_OF.isoformat(), home / "warehouse.duckdb"))
 
 
 def median(values: list[float]) -> float:
@@ -139,8 +151,16 @@ def median(values: list[float]) -> float:
 def bench_size(children: int, repeats: int) -> dict:
     exports, gen = generate(children)
     home = OUT / f"home-{children}"
-    runs = [fiw_run(exports, home) for _ in range(repeats)]
-    bases = [baseline(exports) for _ in range(repeats)]
+    runs, bases = [], []
+    for i in range(repeats):  # interleaved, so both see the same machine load
+        runs.append(fiw_run(exports, home))
+        bases.append(baseline(exports))
+        print(
+            f"  repeat {i + 1}: fiw {runs[-1].seconds:.1f} s "
+            + " ".join(f"{k} {v[0]:.1f}" for k, v in runs[-1].extra.items())
+            + f", baseline {bases[-1].seconds:.1f} s",
+            flush=True,
+        )
     mismatches = compare_with_baseline(exports, home)
     rows = sum(
         duckdb.connect()
@@ -157,6 +177,7 @@ def bench_size(children: int, repeats: int) -> dict:
     }
     return {
         "children": children,
+        "repeats": repeats,
         "rows": rows,
         "generate": gen,
         "fiw_seconds": median([r.seconds for r in runs]),
@@ -168,7 +189,8 @@ def bench_size(children: int, repeats: int) -> dict:
     }
 
 
-def render(results: list[dict], repeats: int, command: str) -> str:
+def render(results: list[dict], command: str) -> str:
+    repeats = ", ".join(f"{r['repeats']} at {r['children']:,}" for r in results)
     lines = [
         "# Benchmark results",
         "",
@@ -177,7 +199,9 @@ def render(results: list[dict], repeats: int, command: str) -> str:
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
         f"Python {platform.python_version()}, DuckDB {duckdb.__version__}",
         f"- command: `{command}`",
-        f"- figures: medians of {repeats} runs (peaks: the largest); `fiw run` from a cold home",
+        f"- figures: medians of the runs ({repeats}; peaks: the largest); `fiw run` from a cold "
+        "home; the baseline run after each `fiw run`",
+        "- generate: a `*` marks figures read from `bench/out/gen-<children>.log` (exports reused)",
         "",
         "| children | CSV rows | generate s (MiB) | fiw run s | load s | dbt s | validation s "
         "| publish s | fiw peak MiB | baseline s (MiB) | fiw / baseline | validation share "
@@ -188,7 +212,8 @@ def render(results: list[dict], repeats: int, command: str) -> str:
         st = r["stages"]
         lines.append(
             f"| {r['children']:,} | {r['rows']:,} | {r['generate'].seconds:.1f} "
-            f"({r['generate'].peak_mib:.0f}) | {r['fiw_seconds']:.1f} | {st['load'][0]:.1f} "
+            f"({r['generate'].peak_mib:.0f}){'*' if r['generate'].extra else ''} "
+            f"| {r['fiw_seconds']:.1f} | {st['load'][0]:.1f} "
             f"| {st['dbt'][0]:.1f} | {st['validation'][0]:.1f} | {st['publish'][0]:.1f} "
             f"| {r['fiw_peak_mib']:.0f} | {r['baseline_seconds']:.1f} "
             f"({r['baseline_peak_mib']:.0f}) | {r['fiw_seconds'] / r['baseline_seconds']:.1f}x "
@@ -206,18 +231,27 @@ def render(results: list[dict], repeats: int, command: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="12000,200000,2000000")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", default="3", help="one count, or one per size: 3,3,1")
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    repeats = [int(r) for r in args.repeats.split(",")]
+    if len(repeats) == 1:
+        repeats *= len(sizes)
+    if len(repeats) != len(sizes):
+        parser.error("--repeats: one count, or one per size")
     results = []
-    for size in [int(s) for s in args.sizes.split(",")]:
-        print(f"benchmarking {size:,} children ...", flush=True)
-        results.append(bench_size(size, args.repeats))
-        print(render(results[-1:], args.repeats, ""), flush=True)
-    text = render(results, args.repeats, "python bench/run.py " + " ".join(sys.argv[1:]))
+    for size, n in zip(sizes, repeats, strict=True):
+        print(f"benchmarking {size:,} children, {n} runs ...", flush=True)
+        results.append(bench_size(size, n))
+        print(render(results[-1:], ""), flush=True)
+    text = render(results, "python bench/run.py " + " ".join(sys.argv[1:]))
     print(text)
     if args.write:
-        (HERE / "RESULTS.md").write_text(text)
+        results_md = HERE / "RESULTS.md"
+        old = results_md.read_text() if results_md.exists() else ""
+        notes = old[old.index(NOTES_MARKER) :] if NOTES_MARKER in old else ""
+        results_md.write_text(text + ("\n" + notes if notes else ""))
     return 1 if any(r["mismatches"] for r in results) else 0
 
 

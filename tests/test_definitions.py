@@ -82,3 +82,13 @@ def test_workspace_yaml_loads_as_dagster_dev_loads_it(tmp_path):
     assert "Validation successful for code location fiw.definitions" in (
         result.stdout + result.stderr
     )
+
+
+def test_dbt_models_are_assets_with_their_tests_as_checks(defs):
+    graph = defs.resolve_asset_graph()
+    checks = graph.get(AssetKey(["staging", "stg_ssd__cp_plans"])).check_keys
+    names = {key.name for key in checks}
+    assert any(name.startswith("unique_stg_ssd__cp_plans") for name in names), names
+    assert any(name.startswith("not_null_stg_ssd__cp_plans") for name in names), names
+    outcome_checks = graph.get(AssetKey(["marts", "outcome_metrics"])).check_keys
+    assert outcome_checks, "marts.outcome_metrics carries its dbt tests as checks"

@@ -1,10 +1,15 @@
 {#- The snapshot every staging model reads, as a SQL expression (no query at compile time, so it
     works in `dbt parse`, the sqlfluff dbt templater and unit tests):
-    var('snapshot_id') as a literal when given (the orchestrator always passes it), otherwise a
+    var('snapshot_id') as a literal when given; else the environment variable FIW_SNAPSHOT_ID (the
+    orchestrator sets it: unlike a --vars value it leaves dbt's partial parsing intact, and it is
+    read only at execution time, so a new id never makes dbt re-parse anything); otherwise a
     scalar subquery for the newest audit.snapshots row (by snapshot_date, then loaded_at) whose
     status is loaded, validated or published. -#}
 {% macro current_snapshot_id() -%}
     {%- set given = var('snapshot_id', none) -%}
+    {%- if (given is none or given | string | trim == '') and execute -%}
+        {%- set given = env_var('FIW_SNAPSHOT_ID', '') -%}
+    {%- endif -%}
     {%- if given is not none and given | string | trim != '' -%}
         '{{ given | string | trim | replace("'", "''") }}'
     {%- else -%}

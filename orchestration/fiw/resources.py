@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import sys
+from functools import cached_property
+from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version
 
 from fiw.settings import DBT_PROJECT_DIR, Settings, dbt_executable
 
@@ -24,6 +29,24 @@ class WarehouseResource(ConfigurableResource):
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
+class FiwDbtCliResource(DbtCliResource):
+    """``DbtCliResource`` without the in-process dbt adapter that dagster-dbt builds before every
+    invocation (loading the profile and the adapter in the Dagster process: about a second). It
+    only serves ``fetch_column_metadata`` / ``fetch_row_counts``, which fiw does not call;
+    dagster-dbt runs without one for dbt Fusion already (``adapter=None``)."""
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001, ANN202 - dagster-dbt's hook
+        return None
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        """dagster-dbt asks ``dbt --version`` in a subprocess (a second and a half) on every run;
+        for this environment's own dbt the installed dbt-core says the same."""
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return Version(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+
 def build_resources() -> dict:
     """Resources from the environment (``FIW_HOME``, ``FIW_EXPORTS``), as ``fiw run`` and
     ``dagster dev`` both set it; dbt writes to the warehouse named by ``FIW_WAREHOUSE_PATH``."""
@@ -33,7 +56,7 @@ def build_resources() -> dict:
     os.environ["FIW_WAREHOUSE_PATH"] = str(settings.warehouse_path)
     return {
         "warehouse": WarehouseResource(home=EnvVar("FIW_HOME"), exports=EnvVar("FIW_EXPORTS")),
-        "dbt": DbtCliResource(
+        "dbt": FiwDbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),
             dbt_executable=dbt_executable(),

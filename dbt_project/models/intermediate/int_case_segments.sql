@@ -24,23 +24,25 @@ referrals as (
     from {{ ref('stg_ssd__cin_episodes') }}
 ),
 
+-- the team of the latest involvement started by the window's end (ties: the later end, open first,
+-- then the lower team id; involvements tied on all three name the same team). One ordered
+-- aggregate per window and referral: no row number over every involvement of every window.
 latest_involvement as (
     select
         windows.window_name,
         involvements.referral_key,
-        involvements.team_id,
-        row_number() over (
-            partition by windows.window_name, involvements.referral_key
+        first(
+            involvements.team_id
             order by
                 involvements.start_date desc,
                 involvements.end_date desc nulls first,
-                involvements.team_id asc,
-                involvements.involvement_key asc
-        ) as recency
+                involvements.team_id asc
+        ) as team_id
     from {{ ref('stg_ssd__involvements') }} as involvements
     inner join windows
         on involvements.start_date <= windows.window_end
     where involvements.referral_key is not null
+    group by windows.window_name, involvements.referral_key
 ),
 
 resolved as (
@@ -62,7 +64,6 @@ resolved as (
         on
             referrals.referral_key = latest_involvement.referral_key
             and windows.window_name = latest_involvement.window_name
-            and latest_involvement.recency = 1
 )
 
 select

@@ -62,18 +62,18 @@ named_case as (
         on plans.referral_key = cases.case_key
 ),
 
--- otherwise: the child's cases open on the plan's start date, latest referral date first
+-- otherwise: the child's cases open on the plan's start date, latest referral date first (one
+-- ordered aggregate per plan rather than a row number over every candidate pair)
 open_case as (
     select
         plans.plan_episode_id,
-        cases.case_key,
-        row_number() over (
-            partition by plans.plan_episode_id
+        first(
+            cases.case_key
             order by
                 cases.referral_date desc,
                 cases.close_date desc nulls first,
                 cases.case_key asc
-        ) as preference
+        ) as case_key
     from plans
     inner join cases
         on
@@ -81,6 +81,7 @@ open_case as (
             and plans.start_date >= cases.referral_date
             and (cases.close_date is null or plans.start_date <= cases.close_date)
     where plans.plan_episode_id not in (select named_case.plan_episode_id from named_case)
+    group by plans.plan_episode_id
 )
 
 select
@@ -103,6 +104,4 @@ from plans
 left join named_case
     on plans.plan_episode_id = named_case.plan_episode_id
 left join open_case
-    on
-        plans.plan_episode_id = open_case.plan_episode_id
-        and open_case.preference = 1
+    on plans.plan_episode_id = open_case.plan_episode_id

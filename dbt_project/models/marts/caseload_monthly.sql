@@ -2,6 +2,11 @@
 -- first involvement (of any team) to as_of_date: distinct children with an involvement of a worker
 -- of that team open on that day, distinct workers with at least one, the sum of their FTE, and
 -- children per FTE (NULL when FTE is 0).
+-- Computed as a sweep, not by joining every involvement to every month end it spans (tens of
+-- millions of rows at national scale): a team's overlapping involvements with one child (or one
+-- worker) are merged into islands, so no day is covered twice and counting the islands open on a
+-- day counts distinct children (workers); each island adds 1 (its FTE) from the month end of its
+-- start and removes it from the first month end after its end; a running sum gives every month.
 with involvements as (
     select
         involvements.team_id,
@@ -35,44 +40,146 @@ month_ends as (
     where cast({{ dbt.last_day('month_starts.month_start', 'month') }} as date) <= bounds.as_of_date
 ),
 
-open_on_day as (
+-- involvements open on at least one day (an end before the start never is)
+spans as (
     select
-        month_ends.month_end,
-        involvements.team_id,
-        involvements.child_key,
-        involvements.professional_key,
-        involvements.fte
+        team_id,
+        child_key,
+        professional_key,
+        fte,
+        start_date,
+        end_date
     from involvements
-    inner join month_ends
-        on
-            involvements.start_date <= month_ends.month_end
-            and (involvements.end_date is null or involvements.end_date >= month_ends.month_end)
+    where start_date is not null and (end_date is null or end_date >= start_date)
 ),
 
-team_children as (
+-- a span starts a new island unless it starts on or before the latest end (NULL: open) so far
+child_flagged as (
     select
-        month_end,
         team_id,
-        count(distinct child_key) as open_children
-    from open_on_day
-    group by month_end, team_id
+        child_key,
+        start_date,
+        end_date,
+        case
+            when start_date <= max(coalesce(end_date, cast('9999-12-31' as date))) over (
+                partition by team_id, child_key
+                order by start_date, end_date nulls last
+                rows between unbounded preceding and 1 preceding
+            ) then 0
+            else 1
+        end as starts_island
+    from spans
+    where child_key is not null
 ),
 
-team_workers as (
+child_numbered as (
     select
-        month_end,
         team_id,
-        count(*) as workers,
-        sum(fte) as fte
-    from (
-        select distinct
-            month_end,
-            team_id,
-            professional_key,
-            fte
-        from open_on_day
-    ) as distinct_workers
-    group by month_end, team_id
+        child_key,
+        start_date,
+        end_date,
+        sum(starts_island) over (
+            partition by team_id, child_key
+            order by start_date, end_date nulls last
+            rows between unbounded preceding and current row
+        ) as island
+    from child_flagged
+),
+
+child_islands as (
+    select
+        team_id,
+        min(start_date) as island_start,
+        case when not bool_or(end_date is null) then max(end_date) end as island_end
+    from child_numbered
+    group by team_id, child_key, island
+),
+
+worker_flagged as (
+    select
+        team_id,
+        professional_key,
+        fte,
+        start_date,
+        end_date,
+        case
+            when start_date <= max(coalesce(end_date, cast('9999-12-31' as date))) over (
+                partition by team_id, professional_key
+                order by start_date, end_date nulls last
+                rows between unbounded preceding and 1 preceding
+            ) then 0
+            else 1
+        end as starts_island
+    from spans
+),
+
+worker_numbered as (
+    select
+        team_id,
+        professional_key,
+        fte,
+        start_date,
+        end_date,
+        sum(starts_island) over (
+            partition by team_id, professional_key
+            order by start_date, end_date nulls last
+            rows between unbounded preceding and current row
+        ) as island
+    from worker_flagged
+),
+
+worker_islands as (
+    select
+        team_id,
+        any_value(fte) as fte,
+        min(start_date) as island_start,
+        case when not bool_or(end_date is null) then max(end_date) end as island_end
+    from worker_numbered
+    group by team_id, professional_key, island
+),
+
+-- an island is open on month end m when island_start <= m <= island_end: from the month end of
+-- its start up to, not including, the first month end after its end
+deltas as (
+    select
+        team_id,
+        cast({{ dbt.last_day('island_start', 'month') }} as date) as month_end,
+        1 as children,
+        0 as workers,
+        cast(0 as decimal(38, 4)) as fte
+    from child_islands
+
+    union all
+
+    select
+        team_id,
+        cast({{ dbt.last_day(add_days('island_end', 1), 'month') }} as date) as month_end,
+        -1 as children,
+        0 as workers,
+        cast(0 as decimal(38, 4)) as fte
+    from child_islands
+    where island_end is not null
+
+    union all
+
+    select
+        team_id,
+        cast({{ dbt.last_day('island_start', 'month') }} as date) as month_end,
+        0 as children,
+        1 as workers,
+        coalesce(fte, 0) as fte
+    from worker_islands
+
+    union all
+
+    select
+        team_id,
+        cast({{ dbt.last_day(add_days('island_end', 1), 'month') }} as date) as month_end,
+        0 as children,
+        -1 as workers,
+        -coalesce(fte, 0) as fte
+    from worker_islands
+    where island_end is not null
 ),
 
 grid as (
@@ -83,18 +190,53 @@ grid as (
     cross join month_ends
 ),
 
-counts as (
+first_month as (
+    select min(month_end) as first_end from month_ends
+),
+
+-- changes dated before the first month end (none expected: it is the first start's month end)
+carried as (
+    select
+        deltas.team_id,
+        sum(deltas.children) as children,
+        sum(deltas.workers) as workers,
+        sum(deltas.fte) as fte
+    from deltas
+    cross join first_month
+    where deltas.month_end < first_month.first_end
+    group by deltas.team_id
+),
+
+monthly as (
     select
         grid.team_id,
         grid.month_end,
-        coalesce(team_children.open_children, 0) as open_children,
-        coalesce(team_workers.workers, 0) as workers,
-        coalesce(team_workers.fte, 0) as fte
+        coalesce(sum(deltas.children), 0) as children,
+        coalesce(sum(deltas.workers), 0) as workers,
+        coalesce(sum(deltas.fte), 0) as fte
     from grid
-    left join team_children
-        on grid.team_id = team_children.team_id and grid.month_end = team_children.month_end
-    left join team_workers
-        on grid.team_id = team_workers.team_id and grid.month_end = team_workers.month_end
+    left join deltas
+        on grid.team_id = deltas.team_id and grid.month_end = deltas.month_end
+    group by grid.team_id, grid.month_end
+),
+
+counts as (
+    select
+        monthly.team_id,
+        monthly.month_end,
+        cast(
+            coalesce(carried.children, 0) + sum(monthly.children) over running as bigint
+        ) as open_children,
+        cast(coalesce(carried.workers, 0) + sum(monthly.workers) over running as bigint) as workers,
+        coalesce(carried.fte, 0) + sum(monthly.fte) over running as fte
+    from monthly
+    left join carried
+        on monthly.team_id = carried.team_id
+    window running as (
+        partition by monthly.team_id
+        order by monthly.month_end
+        rows between unbounded preceding and current row
+    )
 )
 
 select

@@ -120,33 +120,17 @@ with counted as (
     from {{ ref('fct_period_of_care_windows') }}
 ),
 
-with_all as (
-    select
-        window_name,
-        segment,
-        metric,
-        unit_key,
-        in_numerator
-    from counted
-    union all
-    select
-        window_name,
-        'all' as segment,
-        metric,
-        unit_key,
-        in_numerator
-    from counted
-),
-
+-- per segment, and `all` (distinct units over every segment) from the same pass: grouping sets
+-- rather than a second copy of every counted row
 counts as (
     select
         window_name,
-        segment,
         metric,
+        case when grouping(segment) = 1 then 'all' else segment end as segment,
         count(distinct case when in_numerator then unit_key end) as numerator,
         count(distinct unit_key) as denominator
-    from with_all
-    group by window_name, segment, metric
+    from counted
+    group by window_name, metric, rollup(segment)
 ),
 
 metrics as (

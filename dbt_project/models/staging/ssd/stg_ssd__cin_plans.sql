@@ -6,9 +6,11 @@ with plans as (
 
 select
     {{ keyed_hash("'CIN:' || plans.cinp_cin_plan_id") }} as cin_plan_key,
-    {{ keyed_hash('plans.cinp_referral_id') }} as referral_key,
-    {{ keyed_hash('plans.cinp_person_id') }} as child_key,
+    {{ mapped_key('referral_keys', 'plans.cinp_referral_id') }} as referral_key,
+    {{ mapped_key('child_keys', 'plans.cinp_person_id') }} as child_key,
     {{ ssd_date('plans.cinp_cin_plan_start_date') }} as start_date,
     {{ ssd_date('plans.cinp_cin_plan_end_date') }} as end_date
 from plans
+{{ key_map_join('stg_ssd__referral_keys', 'referral_keys', 'plans.cinp_referral_id') }}
+{{ key_map_join('stg_ssd__child_keys', 'child_keys', 'plans.cinp_person_id') }}
 {{ hash_key_join() }}

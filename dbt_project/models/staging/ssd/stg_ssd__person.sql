@@ -5,7 +5,7 @@ with person as (
 )
 
 select
-    {{ keyed_hash('person.pers_person_id') }} as child_key,
+    {{ mapped_key('child_keys', 'person.pers_person_id') }} as child_key,
     sex_codes.sex,
     upper(trim(person.pers_ethnicity)) as ethnicity_code,
     cast({{ dbt.date_trunc('month', ssd_date('person.pers_dob')) }} as date) as birth_month,
@@ -13,4 +13,5 @@ select
 from person
 left join {{ ref('ref_sex') }} as sex_codes
     on upper(trim(person.pers_sex)) = sex_codes.code
+{{ key_map_join('stg_ssd__child_keys', 'child_keys', 'person.pers_person_id') }}
 {{ hash_key_join() }}
