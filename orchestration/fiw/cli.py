@@ -8,10 +8,12 @@ from datetime import date
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from fiw.settings import Settings
 
-console = Console()
+# Piped output (cron mail, CI logs) gets room for the metric names instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _date(text: str) -> date:
@@ -58,9 +60,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.resolve(home=args.home, exports=args.exports)
     try:
         with run_lock(settings):
-            outcome = run_nightly(settings)
+            outcome = run_nightly(
+                settings, notify=lambda note: console.print(f"[yellow]{note}[/yellow]")
+            )
     except RunInProgress as exc:
-        console.print(f"[red]fiw run refused:[/red] {exc}")
+        console.print(f"[red]fiw run refused:[/red] {escape(str(exc))}")
         return EXIT_ERROR
     print_run(console, settings, outcome)
     return outcome.exit_code

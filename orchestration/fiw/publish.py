@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from fiw.faults import pause_point
 from fiw.settings import Settings
 
 # interface.md "Published tables": table -> (source, columns). Order is the published order.
@@ -116,7 +117,9 @@ def _select(table: str, source: str, columns: tuple[str, ...], snapshot_id: str)
         }
         cols = ", ".join(exprs.get(c, c) for c in columns)
         return f"select {cols} from {source} order by checked_at, suite, table_name, expectation"
-    return f"select {cols} from {source}"
+    # Every column, in order: the same marts give the same rows in the same order, so a re-run
+    # publishes the same table bytes (only run ids and timestamps in dq_results/snapshots differ).
+    return f"select {cols} from {source} order by {cols}"
 
 
 def check_no_personal_data(con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -164,6 +167,18 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
+def remove_stale_temporaries(settings: Settings) -> list[Path]:
+    """Remove ``published.duckdb.tmp-*`` files (and their WAL) that a killed run left behind.
+
+    Safe because only one run writes the home folder at a time (``fiw run``'s lock, and the
+    ``warehouse`` pool of limit 1 inside the Dagster instance); returns what was removed."""
+    removed = sorted(settings.home.glob(f"{settings.published_path.name}.tmp-*"))
+    for path in removed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return removed
+
+
 def _check_publishable(con: duckdb.DuckDBPyConnection, snapshot_id: str):
     row = con.execute(
         "select snapshot_date, status from audit.snapshots where snapshot_id = ?", [snapshot_id]
@@ -197,7 +212,7 @@ def publish(
     snapshot_date = _check_publishable(con, snapshot_id)
     target = settings.published_path
     tmp = settings.home / f"{target.name}.tmp-{run_id}"
-    _remove(tmp)
+    remove_stale_temporaries(settings)
     catalog = "fiw_publish_" + re.sub(r"\W", "_", run_id)
     attached = False
     try:
@@ -217,6 +232,7 @@ def publish(
             raise PublishError(f"{tmp.name}.wal left after checkpoint")
         os.chmod(tmp, 0o644)  # aggregates and keyed hashes only: readable by analysts
         _fsync(tmp)
+        pause_point("publish")  # test hook (fiw.faults): a kill here must leave the old file
         os.replace(tmp, target)
         _fsync(target.parent)  # make the rename itself durable
     except BaseException:

@@ -57,6 +57,7 @@ from fiw.contract import (
     PresentTogether,
     Range,
 )
+from fiw.faults import pause_point
 from fiw.settings import EXPECTATIONS_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -108,16 +109,19 @@ class ExpectationResult:
             d["examples"] = self.examples
         return json.dumps(d, default=str)[:2000]
 
-    def describe(self) -> str:
+    def describe(self, examples: bool = True) -> str:
+        """One line for people. ``examples=False`` leaves out the offending rows, which hold
+        case-system ids: for text that may leave the warehouse (a snapshot's ``reason`` is
+        published in ``snapshots``)."""
         if self.error:
             return f"{self.label} could not run: {self.error.splitlines()[0][:200]}"
         col = f" [{self.column_name}]" if self.column_name else ""
         n = "" if self.unexpected_count is None else f" on {self.unexpected_count} rows"
         eg = ""
-        if self.examples:
+        if self.examples and examples:
             eg = ", e.g. " + "; ".join(json.dumps(e, default=str) for e in self.examples)
         obs = ""
-        if self.observed is not None and not self.examples:
+        if self.observed is not None and not (self.examples and examples):
             obs = f" (observed {json.dumps(self.observed, default=str)[:200]})"
         return f"{self.label}{col} failed{n}{obs}{eg}"
 
@@ -157,19 +161,21 @@ class QualityReport:
             raise KeyError(f"{len(found)} results named {expectation!r} on {table_name!r}")
         return found[0]
 
-    def summary(self) -> str:
+    def summary(self, examples: bool = True) -> str:
+        """Which snapshot, which rules failed, on how many rows; ``examples=False`` without the
+        offending rows (see :meth:`ExpectationResult.describe`)."""
         label = str(self.snapshot_date) if self.snapshot_date else self.snapshot_id[:12]
         blocking, warnings = self.blocking_failures, self.warnings
         head = f"snapshot {label}: "
         if blocking:
             n = len(blocking)
             head += f"{n} blocking failure{'s' if n > 1 else ''}: "
-            head += "; ".join(r.describe() for r in blocking)
+            head += "; ".join(r.describe(examples) for r in blocking)
         else:
             head += f"all {len(self.results)} expectations passed their blocking checks"
         if warnings:
             head += f". {len(warnings)} warning{'s' if len(warnings) > 1 else ''}: "
-            head += "; ".join(r.describe() for r in warnings)
+            head += "; ".join(r.describe(examples) for r in warnings)
         return head
 
 
@@ -463,6 +469,7 @@ def _validate_suite(
     suite: Suite,
     snapshot_id: str,
     run_name: str,
+    validated: list[Any] | None = None,
 ) -> list[ExpectationResult]:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -507,15 +514,19 @@ def _validate_suite(
         plan[gx_name] = (table, batch)
     if not definitions:
         return results
+    # No UpdateDataDocsAction: it rebuilds the site (index included) once per table; run_suites
+    # renders this run's pages once, after every suite (see _build_data_docs).
     checkpoint = ctx.checkpoints.add(
         gx.Checkpoint(
             name=suite.name,
             validation_definitions=definitions,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+            actions=[],
             result_format="SUMMARY",
         )
     )
     run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
+    if validated is not None:
+        validated.extend(run.run_results.keys())
     for suite_result in run.run_results.values():
         table, batch = plan[suite_result.suite_name]
         specs = {s.name: s for s in table.expectations}
@@ -523,6 +534,16 @@ def _validate_suite(
             spec = specs[vr.expectation_config.meta["fiw_name"]]
             results.append(_to_result(vr, suite, table, spec, con, batch, snapshot_id))
     return results
+
+
+def _build_data_docs(ctx: Any, validated: list[Any]) -> None:
+    """Render this run's validation pages and the index once (the index lists every run kept in
+    the results store; older runs' pages are on disk already and are not rendered again)."""
+    if validated:
+        suites = {
+            v.expectation_suite_identifier.name: v.expectation_suite_identifier for v in validated
+        }
+        ctx.build_data_docs(resource_identifiers=[*validated, *suites.values()])
 
 
 # --------------------------------------------------------------------------- entry point
@@ -593,8 +614,14 @@ def run_suites(
     )
     run_name = f"{snapshot_date or snapshot_id[:12]} {run_id}"
     results: list[ExpectationResult] = []
-    for suite in loaded:
-        results.extend(_validate_suite(ctx, datasource, con, suite, snapshot_id, run_name))
+    validated: list[Any] = []
+    for i, suite in enumerate(loaded):
+        if i == 1:
+            pause_point("validation")  # test hook (fiw.faults): mid-suites, nothing recorded yet
+        results.extend(
+            _validate_suite(ctx, datasource, con, suite, snapshot_id, run_name, validated)
+        )
+    _build_data_docs(ctx, validated)
 
     report = QualityReport(
         snapshot_id=snapshot_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fiw.runner import RunOutcome
@@ -28,12 +29,14 @@ def _snapshot_table(title: str, rows: list[tuple]) -> Table:
             f"[{_style(status)}]{status}[/]",
             f"{rows_loaded:,}" if rows_loaded is not None else "",
             f"{rows_quarantined:,}" if rows_quarantined is not None else "",
-            (reason or "")[:300],
+            escape((reason or "")[:300]),
         )
     return table
 
 
 def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None:
+    for note in outcome.notes:
+        console.print(f"[yellow]Recovered: {escape(note)}[/yellow]")
     with connect(settings, read_only=True) as con:
         changed = outcome.changed
         if changed:
@@ -64,7 +67,7 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
             "select snapshot_date, published_at from audit.snapshots where status = 'published'"
         ).fetchone()
     for message in outcome.messages:
-        console.print(f"[red]{message}[/red]")
+        console.print(f"[red]{escape(message)}[/red]")
     if published:
         console.print(
             f"Published: snapshot {published[0]} (at {published[1]:%Y-%m-%d %H:%M:%S}) "
@@ -106,9 +109,11 @@ def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str)
     console.print(_snapshot_table("Snapshots (newest first)", rows))
     pub = [r for r in rows if r[1] == "published"]
     console.print(f"Last publication: snapshot {pub[0][0]}" if pub else "Nothing published yet.")
+    # The published dq_results has no severity column (interface.md): shown as "n/a" there.
+    severity = "severity" if schema == "audit" else "'n/a' as severity"
     failures = con.execute(
-        "select checked_at, snapshot_date, suite, table_name, expectation, column_name, severity,"
-        f" unexpected_count, details from {schema}.dq_results where not success"
+        "select checked_at, snapshot_date, suite, table_name, expectation, column_name,"
+        f" {severity}, unexpected_count, details from {schema}.dq_results where not success"
         f" and run_id = (select run_id from {schema}.dq_results order by checked_at desc limit 1)"
         " order by severity, suite, table_name"
     ).fetchall()
@@ -118,7 +123,8 @@ def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str)
             table.add_column(name)
         for _, snap, suite, tbl, exp, col, sev, n, _details in failures:
             style = "red" if sev == "error" else "yellow"
-            table.add_row(str(snap), suite, tbl, exp, col or "", f"[{style}]{sev}[/]", str(n))
+            cells = [escape(str(v)) for v in (snap, suite, tbl, exp, col or "")]
+            table.add_row(*cells, f"[{style}]{sev}[/]", str(n))
         console.print(table)
     else:
         console.print("Latest data-quality run: no failures.")

@@ -47,7 +47,10 @@ def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResou
         report = run_suites(settings, con, candidate.snapshot_id, context.run_id)
         if report.blocking_failures:
             snapshots.set_status(
-                con, candidate.snapshot_id, snapshots.FAILED_VALIDATION, report.summary()[:2000]
+                con,
+                candidate.snapshot_id,
+                snapshots.FAILED_VALIDATION,
+                report.summary(examples=False)[:2000],
             )
         else:
             snapshots.set_status(con, candidate.snapshot_id, snapshots.VALIDATED)

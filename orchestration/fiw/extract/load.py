@@ -23,6 +23,7 @@ from fiw.contract import LOAD_ORDER, OBJECTS
 from fiw.extract import csv_source, database_source, discover, rules
 from fiw.extract.report import LoadReport, ObjectCounts, SnapshotOutcome, SnapshotRejected
 from fiw.extract.staged import StagedObject, first_row
+from fiw.faults import pause_point
 from fiw.settings import Settings
 from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, LOADED, REJECTED
 from fiw.warehouse import connect
@@ -220,6 +221,7 @@ def _write_snapshot(
             for obj_name in LOAD_ORDER:
                 _write_raw(con, staged[obj_name], quarantine_tables[obj_name], sid, when)
             _write_audit(con, staged, quarantine_tables, counts, sid, when, source, status, reason)
+            pause_point("load")  # test hook (fiw.faults): a kill here must leave nothing behind
             con.commit()
         except BaseException:
             con.rollback()
@@ -233,16 +235,23 @@ def _write_raw(
     con: duckdb.DuckDBPyConnection, s: StagedObject, q: str, sid: str, when: date
 ) -> None:
     cols = ", ".join(f"s.{c}" for c in s.obj.column_names)
-    con.execute(
-        f"""
-        insert into raw.{s.obj.name} by name
-        select {cols}, {s.extra_json_sql()} as _extra, ? as _snapshot_id,
-            cast(? as date) as _snapshot_date, ? as _source_file, s._line_number,
-            q._line_number is not null as _quarantined
-        from {s.table} s left join {q} q on s._line_number = q._line_number
-        """,
-        [sid, when, s.source_file],
-    )
+    # Raw is a set (each row carries its _line_number): letting DuckDB write rows in any order
+    # makes the insert of millions of rows about a quarter faster and buffer less.
+    previous = first_row(con, "select current_setting('preserve_insertion_order')")[0]
+    con.execute("set preserve_insertion_order = false")
+    try:
+        con.execute(
+            f"""
+            insert into raw.{s.obj.name} by name
+            select {cols}, {s.extra_json_sql()} as _extra, ? as _snapshot_id,
+                cast(? as date) as _snapshot_date, ? as _source_file, s._line_number,
+                q._line_number is not null as _quarantined
+            from {s.table} s left join {q} q on s._line_number = q._line_number
+            """,
+            [sid, when, s.source_file],
+        )
+    finally:
+        con.execute(f"set preserve_insertion_order = {bool(previous)}")
 
 
 def _write_audit(

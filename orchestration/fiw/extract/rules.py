@@ -147,7 +147,11 @@ def quarantine(
     obj = staged.obj
     pk = obj.primary_key
     joins: list[str] = []
-    checks = _column_checks(staged)
+    # A second header (two exports concatenated, a header written twice): without this, an object
+    # whose columns are all free text (ssd_department) would load it as a row.
+    header = " and ".join(f"lower(trim(s.{c})) = '{c}'" for c in obj.column_names)
+    checks = [f"case when {header} then 'the record repeats the header row' end"]
+    checks.extend(_column_checks(staged))
     for i, col in enumerate(c for c in obj.columns if c.references):
         joins.append(f"left join ({accepted[col.references]}) r{i} on s.{col.name} = r{i}.k")
         checks.append(
