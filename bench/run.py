@@ -220,6 +220,16 @@ def render(results: list[dict], command: str) -> str:
             f"| {st['validation'][0] / r['fiw_seconds']:.0%} | {r['mismatches']} |"
         )
     lines.append("")
+    lines.append("Throughput (CSV rows per second; generation's peak memory is in the table):")
+    lines.append("")
+    for r in results:
+        gen, load = r["generate"].seconds, r["stages"]["load"][0]
+        lines.append(
+            f"- {r['children']:,} children: generate {r['rows'] / gen:,.0f} rows/s, "
+            f"load {r['rows'] / load:,.0f} rows/s, whole run {r['rows'] / r['fiw_seconds']:,.0f}"
+            " rows/s"
+        )
+    lines.append("")
     lines.append("Per-stage peak memory (MiB, process or its dbt child, whichever is larger):")
     lines.append("")
     for r in results:

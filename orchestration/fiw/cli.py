@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -12,8 +13,9 @@ from rich.markup import escape
 
 from fiw.settings import Settings
 
-# Piped output (cron mail, CI logs) gets room for the metric names instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
+# Piped output (cron mail, CI logs) gets room for the metric names instead of rich's 80 columns,
+# unless COLUMNS says otherwise.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 
 
 def _date(text: str) -> date:
