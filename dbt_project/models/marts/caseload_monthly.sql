@@ -53,89 +53,12 @@ spans as (
     where start_date is not null and (end_date is null or end_date >= start_date)
 ),
 
--- a span starts a new island unless it starts on or before the latest end (NULL: open) so far
-child_flagged as (
-    select
-        team_id,
-        child_key,
-        start_date,
-        end_date,
-        case
-            when start_date <= max(coalesce(end_date, cast('9999-12-31' as date))) over (
-                partition by team_id, child_key
-                order by start_date, end_date nulls last
-                rows between unbounded preceding and 1 preceding
-            ) then 0
-            else 1
-        end as starts_island
-    from spans
-    where child_key is not null
-),
-
-child_numbered as (
-    select
-        team_id,
-        child_key,
-        start_date,
-        end_date,
-        sum(starts_island) over (
-            partition by team_id, child_key
-            order by start_date, end_date nulls last
-            rows between unbounded preceding and current row
-        ) as island
-    from child_flagged
-),
-
 child_islands as (
-    select
-        team_id,
-        min(start_date) as island_start,
-        case when not bool_or(end_date is null) then max(end_date) end as island_end
-    from child_numbered
-    group by team_id, child_key, island
-),
-
-worker_flagged as (
-    select
-        team_id,
-        professional_key,
-        fte,
-        start_date,
-        end_date,
-        case
-            when start_date <= max(coalesce(end_date, cast('9999-12-31' as date))) over (
-                partition by team_id, professional_key
-                order by start_date, end_date nulls last
-                rows between unbounded preceding and 1 preceding
-            ) then 0
-            else 1
-        end as starts_island
-    from spans
-),
-
-worker_numbered as (
-    select
-        team_id,
-        professional_key,
-        fte,
-        start_date,
-        end_date,
-        sum(starts_island) over (
-            partition by team_id, professional_key
-            order by start_date, end_date nulls last
-            rows between unbounded preceding and current row
-        ) as island
-    from worker_flagged
+    {{ span_islands('spans', 'child_key') }}
 ),
 
 worker_islands as (
-    select
-        team_id,
-        any_value(fte) as fte,
-        min(start_date) as island_start,
-        case when not bool_or(end_date is null) then max(end_date) end as island_end
-    from worker_numbered
-    group by team_id, professional_key, island
+    {{ span_islands('spans', 'professional_key', carry=['fte']) }}
 ),
 
 -- an island is open on month end m when island_start <= m <= island_end: from the month end of
