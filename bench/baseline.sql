@@ -1,5 +1,5 @@
 -- The baseline: outcome_metrics computed from one snapshot folder's CSV files in a single DuckDB
--- pass, written from shared/spec/metrics.md independently of the dbt project. The benchmark times
+-- pass, written from docs/metrics.md independently of the dbt project. The benchmark times
 -- it and compares its numerators and denominators with marts.outcome_metrics (a differential
 -- test on large data). Parameters are substituted by bench/baseline.py: {snapshot}, {seeds},
 -- {as_of}, {transition_days}. Clean data is assumed (no quarantine).

@@ -1,4 +1,4 @@
-"""The export contract of ``shared/spec/exports.md``, as data.
+"""The export contract of ``docs/exports.md``, as data.
 
 One place says which SSD objects a snapshot must hold, which columns each needs, their types, keys,
 references, code lists and row rules. The synthetic generator writes to it, the extractor checks

@@ -675,7 +675,7 @@ def contract_suite() -> dict[str, Any]:
     return {
         "suite": "raw_contract",
         "description": (
-            "The export contract (shared/spec/exports.md) on the raw layer: rows of the snapshot"
+            "The export contract (docs/exports.md) on the raw layer: rows of the snapshot"
             " being validated that were not quarantined. The extractor quarantines rows breaking"
             " these rules, so a failure here means a row got past the quarantine."
         ),
