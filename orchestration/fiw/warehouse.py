@@ -67,6 +67,12 @@ create table if not exists audit.publications (
     published_at timestamp
 );
 create table if not exists audit.hash_key (ipad blob, opad blob);
+create table if not exists audit.skipped_folders (
+    folder varchar,
+    status varchar,
+    reason varchar,
+    seen_at timestamp
+);
 """
 
 

@@ -2,6 +2,8 @@
 
 Public API (plain Python, no Dagster):
 
+- :func:`check_source` raises :class:`fiw.errors.FiwError` when the exports cannot be read (a
+  folder that does not exist, a database that cannot be reached); it writes nothing;
 - :func:`load_new_snapshots` loads every snapshot not loaded yet and returns a :class:`LoadReport`;
 - :func:`prune_raw` deletes raw rows of snapshots older than the retention period.
 
@@ -10,6 +12,7 @@ Environment: ``$FIW_SNAPSHOT_DATE`` (``YYYY-MM-DD``) sets the extract date of a 
 """
 
 from fiw.extract.load import (
+    check_source,
     ensure_raw_tables,
     load_new_snapshots,
     prune_after_publication,
@@ -34,6 +37,7 @@ __all__ = [
     "LoadReport",
     "ObjectCounts",
     "SnapshotOutcome",
+    "check_source",
     "ensure_raw_tables",
     "load_new_snapshots",
     "prune_after_publication",

@@ -5,7 +5,9 @@ collected with ``store_rejects``), so millions of rows never pass through Python
 is read in Python, to match column names case-insensitively and to know where data starts.
 
 File-level breaches (missing file, missing column, bad UTF-8, bad CSV) are collected for every file
-and raised together as :class:`SnapshotRejected`, each naming the file, the line and the column.
+and raised together as :class:`SnapshotRejected`, each naming the file, the line and the column. A
+file that stops being readable after its checksum (permissions changed, an I/O error) is named in
+``SnapshotRejected.unreadable`` too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import io
 import duckdb
 
 from fiw.contract import LOAD_ORDER, OBJECTS, SsdObject
-from fiw.extract.discover import FileInfo, SnapshotFolder
+from fiw.extract.discover import FileInfo, SnapshotFolder, os_error_text
 from fiw.extract.report import SnapshotRejected
 from fiw.extract.staged import (
     StagedObject,
@@ -58,11 +60,14 @@ def read_header(info: FileInfo) -> tuple[list[str], int]:
 
 
 def _physical_line(info: FileInfo, byte_position: int | None) -> int | None:
-    """The physical line (1-based) holding a byte offset of the file."""
+    """The physical line (1-based) holding a byte offset of the file; None when unknown."""
     if byte_position is None:
         return None
-    with info.path.open("rb") as f:
-        return f.read(byte_position).count(b"\n") + 1
+    try:
+        with info.path.open("rb") as f:
+            return f.read(byte_position).count(b"\n") + 1
+    except OSError:
+        return None  # the reader's own line number serves
 
 
 def _describe_reject(info: FileInfo, columns: dict[str, str], row: tuple) -> str:
@@ -75,6 +80,10 @@ def _describe_reject(info: FileInfo, columns: dict[str, str], row: tuple) -> str
         return f"{where}: not valid UTF-8"
     first = (message or error_type or "").strip().splitlines()[0]
     return f"{where}: not valid CSV ({error_type}: {first})"
+
+
+class _Unreadable(Exception):
+    """The file could not be opened or read (the message is the OS's or DuckDB's first line)."""
 
 
 def _read(
@@ -105,6 +114,9 @@ def _read(
             ) with ordinality
             """
         )
+    except duckdb.IOException as e:  # cannot open or read the file: not a CSV problem
+        first = str(e).strip().splitlines()[0]
+        raise _Unreadable(first) from e
     except duckdb.Error as e:
         first = str(e).strip().splitlines()[0]
         raise SnapshotRejected([f"{info.name}: could not be read as CSV: {first}"]) from e
@@ -165,6 +177,7 @@ def stage_folder(
     Raises :class:`SnapshotRejected` listing every file-level problem found in the folder.
     """
     problems: list[str] = []
+    unreadable: dict[str, str] = {}
     headers: dict[str, tuple[FileInfo, list[str], int]] = {}
     for name in LOAD_ORDER:
         obj = OBJECTS[name]
@@ -176,6 +189,9 @@ def stage_folder(
             names, header_lines = read_header(info)
         except SnapshotRejected as e:
             problems.extend(e.problems)
+            continue
+        except OSError as e:
+            unreadable[info.name] = os_error_text(e)
             continue
         if not names:
             problems.append(
@@ -201,8 +217,10 @@ def stage_folder(
             staged[name] = _read(con, OBJECTS[name], info, f"{prefix}{name}", names, header_lines)
         except SnapshotRejected as e:
             problems.extend(e.problems)
-    if problems:
+        except _Unreadable as e:
+            unreadable[info.name] = str(e)
+    if problems or unreadable:
         for s in staged.values():
             con.execute(f"drop table if exists {s.table}")
-        raise SnapshotRejected(problems)
+        raise SnapshotRejected(problems + folder.unreadable_problems(unreadable), unreadable)
     return staged

@@ -10,6 +10,11 @@ column names (sorted) followed by each row as a JSON array of text values in tha
 the rows sorted; so neither column order nor row order in the database changes the id. Rows are
 numbered (``_line_number``) in that canonical order.
 
+A database that cannot be used at all (a SQLite file that does not exist, a server that cannot be
+reached, a driver that is not installed, a malformed URL) raises :class:`FiwError` naming the URL
+with its password hidden: no snapshot is recorded and, for SQLite, no file is created. A reachable
+database that lacks a required table or column is a rejected snapshot.
+
 Values arrive as text: ``str()`` of whatever the driver returns (a date ``2020-01-31``, a datetime
 ``2020-01-31 09:00:00``), empty strings as NULL. This path goes through Python row by row, so it is
 slower than the CSV path (see ``docs``); SSD databases of a single authority are well within it.
@@ -20,12 +25,15 @@ from __future__ import annotations
 import hashlib
 import os
 from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pandas as pd
 import sqlalchemy as sa
 
 from fiw.contract import LOAD_ORDER, OBJECTS
+from fiw.errors import FiwError
 from fiw.extract.discover import snapshot_id_of
 from fiw.extract.report import SnapshotRejected
 from fiw.extract.staged import (
@@ -52,9 +60,101 @@ def snapshot_date() -> date:
         raise ValueError(f"{SNAPSHOT_DATE_ENV}={value!r} is not a YYYY-MM-DD date") from None
 
 
+_URL_ACTION = (
+    "Point --exports or FIW_EXPORTS at the SSD database (a SQLAlchemy URL) or at the folder of "
+    "dated snapshot folders; nothing was loaded."
+)
+
+
 def display_url(url: str) -> str:
     """The URL with any password hidden, fit for audit tables and messages."""
-    return sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url.split("://", 1)[0] + "://..."  # unparsable: show only its scheme
+
+
+def _first_line(error: BaseException, url: sa.URL | None = None) -> str:
+    """The driver's first error line (SQLAlchemy's wrapper unwrapped), never the password."""
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip()
+    line = text.splitlines()[0].strip() if text else type(cause).__name__
+    if url is not None and url.password:
+        line = line.replace(str(url.password), "***")
+    return line
+
+
+def _check_sqlite_file(url: sa.URL, shown: str) -> None:
+    """Refuse a SQLite URL whose file does not exist: connecting would create an empty one."""
+    database = url.database or ""
+    if database.startswith("file:"):  # a URI filename (``?uri=true``)
+        database = unquote(database[len("file:") :].split("?", 1)[0])
+    in_memory = url.query.get("mode") == "memory" or "mode=memory" in (url.database or "")
+    if database in ("", ":memory:") or in_memory:
+        raise FiwError(
+            f"exports database {shown} names no SQLite file: an in-memory database holds no "
+            "export.",
+            _URL_ACTION,
+        )
+    path = Path(database).absolute()
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise FiwError(
+            f"exports database file {path} does not exist (exports {shown}); no file was created.",
+            "Point --exports or FIW_EXPORTS at the SQLite file the exporter writes "
+            "(sqlite:///relative/path.db or sqlite:////absolute/path.db) or at the folder of "
+            "dated snapshot folders; nothing was loaded.",
+        ) from None
+    except OSError:
+        pass  # cannot be looked at: connecting reports why
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine for the exports database, or :class:`FiwError` when the URL cannot be used."""
+    shown = display_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise FiwError(f"exports {shown} is not a valid SQLAlchemy URL.", _URL_ACTION) from None
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_file(parsed, shown)
+    try:
+        return sa.create_engine(parsed)
+    except (sa.exc.ArgumentError, ImportError) as e:
+        raise FiwError(
+            f"exports database {shown} cannot be used: {_first_line(e, parsed)}.",
+            "Install the database driver the URL names into fiw's environment, or fix the URL "
+            "in --exports or FIW_EXPORTS; nothing was loaded.",
+        ) from e
+
+
+def _list_tables(engine: sa.Engine) -> dict[str, list[str]]:
+    """Tables and views by lower-cased name; :class:`FiwError` when the database cannot be
+    reached (the first thing that connects)."""
+    try:
+        inspector = sa.inspect(engine)
+        names = inspector.get_table_names() + inspector.get_view_names()
+    except sa.exc.DBAPIError as e:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise FiwError(
+            f"exports database {shown} cannot be reached: {_first_line(e, engine.url)}.",
+            "Check that the database is up and reachable from this machine and that the URL, "
+            "user and password in --exports or FIW_EXPORTS are right; nothing was loaded.",
+        ) from e
+    available: dict[str, list[str]] = {}
+    for name in names:
+        available.setdefault(name.lower(), []).append(name)
+    return available
+
+
+def check_database(url: str) -> None:
+    """Raise :class:`FiwError` unless the database at ``url`` can be reached; creates nothing."""
+    engine = _engine(url)
+    try:
+        _list_tables(engine)
+    finally:
+        engine.dispose()
 
 
 def rejection_id(when: date, problems: list[str]) -> str:
@@ -141,14 +241,12 @@ def stage_database(
 ) -> tuple[dict[str, StagedObject], str]:
     """Stage every contract object from the database at ``url``; return them and the snapshot id.
 
-    Raises :class:`SnapshotRejected` naming every missing table or column.
+    Raises :class:`SnapshotRejected` naming every missing table or column, and
+    :class:`FiwError` when the database cannot be used at all (nothing is staged then).
     """
-    engine = sa.create_engine(url)
+    engine = _engine(url)
     try:
-        inspector = sa.inspect(engine)
-        available: dict[str, list[str]] = {}
-        for name in inspector.get_table_names() + inspector.get_view_names():
-            available.setdefault(name.lower(), []).append(name)
+        available = _list_tables(engine)
         problems: list[str] = []
         staged: dict[str, StagedObject] = {}
         digests: list[str] = []

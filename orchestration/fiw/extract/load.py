@@ -1,7 +1,15 @@
 """Load every new snapshot into ``raw.<object>`` and record it in ``audit`` (one transaction each).
 
-For each snapshot found at the source, oldest first:
+First the source is checked (:func:`check_source`): an exports folder that does not exist or
+cannot be listed, or an exports database that cannot be reached, raises :class:`FiwError` and
+nothing is written. The folders skipped as not (yet) snapshots (incomplete, not named as a date)
+replace the listing in ``audit.skipped_folders`` (unchanged rows keep their ``seen_at``). Then for
+each snapshot found at the source, oldest first:
 
+0. a folder dated after today (the machine's date) is recorded ``rejected`` as future-dated under
+   the id ``sha256("future:<date>:<checksum>")``, so that it loads normally once its date arrives;
+   a folder with a file that cannot be read is recorded ``rejected`` under an id marking that file
+   unreadable (``discover``), so that it loads once readable; neither loads anything;
 1. already in ``audit.snapshots`` (same content checksum, same extract date): skip, change nothing;
 2. same content already seen under another date: record ``duplicate`` (id ``<checksum>@<date>``),
    load nothing;
@@ -14,6 +22,7 @@ For each snapshot found at the source, oldest first:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -50,46 +59,137 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create table if not exists raw.{obj.name} ({', '.join(cols)})")
 
 
+def check_source(settings: Settings) -> None:
+    """Raise :class:`FiwError` (cause, then what to do) unless the exports can be read: a folder
+    that exists and can be listed, or a database that can be reached (for SQLite, an existing
+    file). Writes nothing anywhere; the run launcher calls it before starting anything."""
+    if settings.exports_is_database:
+        database_source.check_database(settings.exports)
+    else:
+        discover.check_exports_folder(Path(settings.exports))
+
+
 def load_new_snapshots(
-    settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    today: date | None = None,
 ) -> LoadReport:
-    """Load every snapshot at ``settings.exports`` not loaded yet; report on each one found."""
+    """Load every snapshot at ``settings.exports`` not loaded yet; report on each one found.
+
+    Raises :class:`FiwError` before touching the warehouse when the exports cannot be read
+    (:func:`check_source`). ``today`` (default the machine's date) is the date after which a
+    folder is future-dated.
+    """
+    check_source(settings)
+    today = today or date.today()
     if con is None:
         with connect(settings) as own:
-            return _load_all(settings, own)
-    return _load_all(settings, con)
+            return _load_all(settings, own, today)
+    return _load_all(settings, con, today)
 
 
-def _load_all(settings: Settings, con: duckdb.DuckDBPyConnection) -> LoadReport:
-    ensure_raw_tables(con)
+def _load_all(settings: Settings, con: duckdb.DuckDBPyConnection, today: date) -> LoadReport:
     report = LoadReport()
     if settings.exports_is_database:
+        ensure_raw_tables(con)
+        _record_skipped(con, [])
         report.outcomes.append(_load_database(settings, con))
         return report
     found, skipped = discover.find_snapshot_folders(Path(settings.exports))
+    ensure_raw_tables(con)
+    _record_skipped(con, skipped)
     outcomes = [
         SnapshotOutcome(s.name, discover.parse_snapshot_date(s.name), None, s.status, s.reason)
         for s in skipped
     ]
     for when, path in found:
         folder = discover.checksum_folder(when, path)
-        outcomes.append(_load_folder(settings, con, folder))
+        outcomes.append(_load_folder(settings, con, folder, today))
     report.outcomes = sorted(outcomes, key=lambda o: o.name)
     return report
 
 
+def _record_skipped(con: duckdb.DuckDBPyConnection, skipped: list[discover.SkippedFolder]) -> None:
+    """Replace ``audit.skipped_folders`` with the folders this load skipped.
+
+    ``seen_at`` is when a load first saw the folder skipped for that reason, kept while it stays
+    so (a folder incomplete since three nights ago says the exporter failed); when the listing has
+    not changed nothing is written, so a run with nothing new leaves every audit table as it was.
+    """
+    before = {
+        (folder, status, reason): seen_at
+        for folder, status, reason, seen_at in con.execute(
+            "select folder, status, reason, seen_at from audit.skipped_folders"
+        ).fetchall()
+    }
+    now = {(s.name, s.status, s.reason) for s in skipped}
+    if set(before) == now:
+        return
+    seen_at = _now()
+    con.begin()
+    try:
+        con.execute("delete from audit.skipped_folders")
+        if now:
+            con.executemany(
+                "insert into audit.skipped_folders (folder, status, reason, seen_at) "
+                "values (?, ?, ?, ?)",
+                [[*key, before.get(key, seen_at)] for key in sorted(now)],
+            )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
+def future_id(snapshot_id: str, when: date) -> str:
+    """The id a future-dated folder is recorded under: never its content's own id (so it loads
+    once its date arrives), and one per folder (two future folders are not duplicates)."""
+    return hashlib.sha256(f"future:{when.isoformat()}:{snapshot_id}".encode()).hexdigest()
+
+
 def _load_folder(
-    settings: Settings, con: duckdb.DuckDBPyConnection, folder: discover.SnapshotFolder
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    folder: discover.SnapshotFolder,
+    today: date,
 ) -> SnapshotOutcome:
     name, when, checksum = folder.path.name, folder.snapshot_date, folder.snapshot_id
+    if when > today:
+        return _refuse_future(con, folder, today)
     seen = _already_seen(con, name, checksum, when)
     if seen is not None:
         return seen
+    if folder.unreadable:
+        error = SnapshotRejected(folder.unreadable_problems(), folder.unreadable)
+        return _record_refusal(con, name, when, checksum, checksum, str(folder.path), error)
     try:
         staged = csv_source.stage_folder(con, folder, STAGE_PREFIX)
     except SnapshotRejected as e:
+        if e.unreadable:  # a file stopped being readable after its checksum
+            checksum = folder.id_with_unreadable(e.unreadable)
+            seen = _already_seen(con, name, checksum, when)
+            if seen is not None:
+                return seen
         return _record_refusal(con, name, when, checksum, checksum, str(folder.path), e)
     return _write_snapshot(settings, con, name, when, checksum, str(folder.path), staged)
+
+
+def _refuse_future(
+    con: duckdb.DuckDBPyConnection, folder: discover.SnapshotFolder, today: date
+) -> SnapshotOutcome:
+    """Record a folder dated after today as rejected, once; nothing of it is read."""
+    name, when = folder.path.name, folder.snapshot_date
+    sid = future_id(folder.snapshot_id, when)
+    seen = _already_seen(con, name, sid, when)
+    if seen is not None:
+        return seen
+    reason = (
+        f"folder {name} is dated after today ({today.isoformat()}): future-dated, not loaded; "
+        "check the exporter's clock or the folder name"
+    )
+    _insert_snapshot(con, sid, when, str(folder.path), sid, REJECTED, reason, None, None)
+    return SnapshotOutcome(name, when, sid, REJECTED, reason)
 
 
 def _load_database(settings: Settings, con: duckdb.DuckDBPyConnection) -> SnapshotOutcome:

@@ -11,7 +11,8 @@ from datetime import date
 # Statuses written to audit.snapshots by the extract step (docs/design.md).
 from fiw.snapshots import FAILED_QUARANTINE, LOADED, REJECTED
 
-# Outcomes only reported, never written to audit: the folder is not (yet) a snapshot.
+# Outcomes of folders that are not (yet) snapshots: never in audit.snapshots, listed (as of the
+# latest load) in audit.skipped_folders.
 INCOMPLETE = "incomplete"  # no _SUCCESS marker while the exporter writes them
 NOT_A_SNAPSHOT = "not_a_snapshot"  # folder name is not a YYYY-MM-DD date
 
@@ -19,10 +20,16 @@ REFUSED = (REJECTED, FAILED_QUARANTINE)  # what the extract step itself refuses
 
 
 class SnapshotRejected(Exception):
-    """A file-level contract breach: the snapshot is rejected whole, nothing goes to raw."""
+    """A file-level contract breach: the snapshot is rejected whole, nothing goes to raw.
 
-    def __init__(self, problems: list[str]):
+    ``unreadable`` names the files that could not be read (file name -> the OS error): the
+    snapshot is then recorded under an id that marks them unreadable (``discover``), so that it
+    loads once they can be read.
+    """
+
+    def __init__(self, problems: list[str], unreadable: dict[str, str] | None = None):
         self.problems = problems
+        self.unreadable = dict(unreadable or {})
         super().__init__("; ".join(problems))
 
 
