@@ -40,7 +40,7 @@ format: setup
 	cd dbt_project && ../$(BIN)/sqlfluff fix models --processes 2
 
 dagster: setup
-	mkdir -p $(DEMO)/warehouse/dagster
+	$(BIN)/fiw prepare --home $(DEMO)/warehouse --exports $(DEMO)/exports
 	DAGSTER_HOME=$(CURDIR)/$(DEMO)/warehouse/dagster FIW_HOME=$(CURDIR)/$(DEMO)/warehouse \
 	FIW_EXPORTS=$(CURDIR)/$(DEMO)/exports PATH=$(CURDIR)/$(BIN):$$PATH \
 	$(BIN)/dagster dev -w workspace.yaml

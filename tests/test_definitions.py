@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from dagster import AssetKey
-from fiw.runner import ensure_dbt_manifest
+from fiw.resources import ensure_dbt_manifest
 
 
 @pytest.fixture(scope="module")

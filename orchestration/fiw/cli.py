@@ -1,16 +1,20 @@
-"""The ``fiw`` command: generate | run | status | metrics (see shared/spec/interface.md)."""
+"""The ``fiw`` command: generate | run | status | metrics (see docs/interface.md)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from datetime import date
+import tempfile
+import traceback
+from datetime import date, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
+from fiw.errors import EXIT_ERROR, FiwError
 from fiw.settings import Settings
 
 # Piped output (cron mail, CI logs) gets room for the metric names instead of rich's 80 columns,
@@ -39,6 +43,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _settings(args: argparse.Namespace, exports: bool = False) -> Settings:
+    return Settings.resolve(home=args.home, exports=args.exports if exports else None)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from fiw.synthetic import generate
 
@@ -56,36 +64,96 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args, exports=True)
+    console.print(
+        f"fiw run: exports {escape(settings.safe_exports)}, home {settings.home}", highlight=False
+    )
+    from fiw.extract import check_source
     from fiw.report import print_run
-    from fiw.runner import EXIT_ERROR, RunInProgress, run_lock, run_nightly
+    from fiw.run.launcher import run_nightly
 
-    settings = Settings.resolve(home=args.home, exports=args.exports)
-    try:
-        with run_lock(settings):
-            outcome = run_nightly(
-                settings, notify=lambda note: console.print(f"[yellow]{note}[/yellow]")
-            )
-    except RunInProgress as exc:
-        console.print(f"[red]fiw run refused:[/red] {escape(str(exc))}")
-        return EXIT_ERROR
+    settings.check_home_writable()
+    check_source(settings)
+    outcome = run_nightly(settings, console)
     print_run(console, settings, outcome)
     return outcome.exit_code
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from fiw.run.launcher import prepare_environment
+
+    settings = _settings(args, exports=True)
+    settings.check_home_writable()
+    prepare_environment(settings)
+    from dagster import DagsterInstance
+
+    from fiw.resources import ensure_dbt_manifest  # importing it prepares the manifest already
+
+    # Create the run, event and schedule storages now, before the daemon and the webserver both
+    # start on an empty instance and race to create them.
+    DagsterInstance.from_config(str(settings.dagster_home)).dispose()
+
+    console.print(
+        f"Prepared {settings.dagster_home / 'dagster.yaml'} (from deploy/dagster.yaml) and the "
+        f"dbt manifest {ensure_dbt_manifest()}",
+        highlight=False,
+    )
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from fiw.report import print_status
 
-    return print_status(console, Settings.resolve(home=args.home))
+    return print_status(console, _settings(args))
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from fiw.report import print_metrics
 
-    return print_metrics(console, Settings.resolve(home=args.home), args.segment)
+    return print_metrics(console, _settings(args), args.segment)
+
+
+RUN_EPILOG = """\
+exit codes:
+  0  every snapshot found was loaded and the newest good one is published (or nothing was new)
+  1  any other error: a bad setting, no exports, a home it cannot write, another run in progress,
+     a failed step (the message names it; the traceback is in the run's log file)
+  2  a snapshot was refused (rejected, over the quarantine threshold, or failed validation): it
+     is never published; the newest good snapshot stays or becomes the publication
+
+environment:
+  FIW_EXPORTS               exports folder or SQLAlchemy URL (default ./exports)
+  FIW_HOME                  home folder (default ./warehouse)
+  FIW_PSEUDONYMISATION_KEY  the HMAC key (default: a 0600 key file made in the home)
+  FIW_QUARANTINE_THRESHOLD  share of an object's rows quarantined above which a snapshot is
+                            refused (default 0.05)
+  FIW_VOLUME_DROP           share of an object's rows lost since the last accepted snapshot
+                            above which it is refused (default 0.5)
+  FIW_ANALYST_GROUP         operating-system group that reads the analysts' tier (default unset)
+  FIW_STALE_HOURS           hours without a publication before the data is called stale (36)
+  FIW_ALERT_URLS            where alerts go, Apprise URLs, comma-separated (default unset)
+  FIW_RETENTION_DAYS        days of raw snapshots kept, by extract date (default 400)
+  FIW_WAREHOUSE_WAIT_SECONDS  how long to wait for a process holding the warehouse (300)
+
+The contract: docs/interface.md.
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in ("fiw", "dagster", "dbt-core", "dbt-duckdb", "great-expectations", "duckdb"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return f"{parts[0]} ({', '.join(parts[1:])})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fiw", description="Family insights warehouse")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write synthetic SSD snapshot folders")
@@ -98,10 +166,27 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     home_help = "home folder (default $FIW_HOME, else ./warehouse)"
-    run = sub.add_parser("run", help="load, build, validate and publish through Dagster")
+    run = sub.add_parser(
+        "run",
+        help="load, build, validate and publish through Dagster",
+        description="Load every complete snapshot not loaded yet (oldest first), build the dbt "
+        "models, validate, and publish the newest snapshot that passed. Runs the same Dagster job "
+        "as the daemon's schedule and sensor, one run at a time.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--exports", help="exports folder or SQLAlchemy URL ($FIW_EXPORTS)")
     run.add_argument("--home", help=home_help)
     run.set_defaults(func=cmd_run)
+
+    prepare = sub.add_parser(
+        "prepare",
+        help="write the home's Dagster instance file and the dbt manifest (before dagster dev, "
+        "the daemon or the webserver start)",
+    )
+    prepare.add_argument("--exports", help="exports folder or SQLAlchemy URL ($FIW_EXPORTS)")
+    prepare.add_argument("--home", help=home_help)
+    prepare.set_defaults(func=cmd_prepare)
 
     status = sub.add_parser("status", help="snapshots, last publication, data-quality failures")
     status.add_argument("--home", help=home_help)
@@ -114,12 +199,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_crash(args: argparse.Namespace) -> Path:
+    """Write the traceback of an unexpected error to the home's logs/ (else the temp folder)."""
+    text = traceback.format_exc()
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    candidates = []
+    with contextlib.suppress(Exception):
+        candidates.append(Settings.resolve(home=getattr(args, "home", None)).home / "logs")
+    candidates.append(Path(tempfile.gettempdir()))
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"fiw-{args.command}-{stamp}-{os.getpid()}.log"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return Path("(no writable log folder)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # everything fiw writes is owner-only unless it says otherwise
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except FiwError as exc:
+        console.print(f"[red]fiw {args.command}:[/red] {escape(exc.lines()[0])}", highlight=False)
+        for line in exc.lines()[1:]:
+            console.print(f"  {escape(line)}", highlight=False)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug or an outage: one line, the details in a log
+        log = _log_crash(args)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        console.print(
+            f"[red]fiw {args.command} failed:[/red] {type(exc).__name__}: {escape(first)}",
+            highlight=False,
+        )
+        console.print(f"  The traceback is in {log}.", highlight=False)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -6,9 +6,14 @@ raw_snapshots (extract) -> dbt models (staging, intermediate, marts; dbt tests a
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
-from fiw.defs.automation import new_snapshot_sensor, nightly_job, nightly_schedule
+from fiw.defs.automation import (
+    interrupted_runs_sensor,
+    new_snapshot_sensor,
+    nightly_job,
+    nightly_schedule,
+)
 from fiw.defs.extract_assets import raw_snapshots
 from fiw.defs.publish_assets import published_database
 from fiw.defs.quality_assets import validated_snapshot
@@ -19,6 +24,7 @@ defs = Definitions(
     assets=[raw_snapshots, dbt_models, validated_snapshot, published_database],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
-    sensors=[new_snapshot_sensor],
+    sensors=[new_snapshot_sensor, interrupted_runs_sensor],
+    executor=in_process_executor,  # ad-hoc runs from the UI hold the run guard the same way
     resources=build_resources(),
 )

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fiw.runner import RunOutcome
+from fiw.run.launcher import RunOutcome
 from fiw.settings import Settings
 from fiw.snapshots import REFUSED
 from fiw.warehouse import connect
@@ -34,9 +34,30 @@ def _snapshot_table(title: str, rows: list[tuple]) -> Table:
     return table
 
 
+def skipped_folders_table(con: duckdb.DuckDBPyConnection) -> Table | None:
+    """The folders the latest load skipped (incomplete, or not named as a date), from
+    ``audit.skipped_folders``; None when there are none (or the warehouse predates the table)."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() "
+        "where schema_name = 'audit' and table_name = 'skipped_folders'"
+    ).fetchone()[0]
+    if not exists:
+        return None
+    rows = con.execute(
+        "select folder, status, reason, seen_at from audit.skipped_folders order by folder"
+    ).fetchall()
+    if not rows:
+        return None
+    table = Table(title="Folders skipped by the latest load", title_justify="left")
+    for name in ("folder", "status", "skipped since", "reason"):
+        table.add_column(name)
+    for folder, status, reason, seen_at in rows:
+        seen = f"{seen_at:%Y-%m-%d %H:%M:%S}" if seen_at is not None else ""
+        table.add_row(escape(folder), f"[yellow]{status}[/]", seen, escape(reason or ""))
+    return table
+
+
 def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None:
-    for note in outcome.notes:
-        console.print(f"[yellow]Recovered: {escape(note)}[/yellow]")
     with connect(settings, read_only=True) as con:
         changed = outcome.changed
         if changed:
@@ -61,8 +82,11 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
                     share = f"{q / n:.1%}" if n else "-"
                     table.add_row(str(snapshot_date), obj, f"{n:,}", f"{q:,}", share)
                 console.print(table)
-        else:
+        elif outcome.exit_code == 0:
             console.print("Nothing new: every snapshot found was already loaded.")
+        skipped = skipped_folders_table(con)
+        if skipped is not None:
+            console.print(skipped)
         published = con.execute(
             "select snapshot_date, published_at from audit.snapshots where status = 'published'"
         ).fetchone()
@@ -75,9 +99,12 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
         )
     else:
         console.print("[yellow]Nothing is published yet.[/yellow]")
-    console.print(f"Data Docs: {settings.data_docs_dir / 'index.html'}")
+    docs = settings.data_docs_dir / "index.html"
+    if docs.exists():
+        console.print(f"Data Docs: {docs}")
     if outcome.run_ids:
-        console.print(f"Dagster runs: {', '.join(outcome.run_ids)}; dbt log: {outcome.log_file}")
+        console.print(f"Dagster runs: {', '.join(outcome.run_ids)}")
+        console.print(f"Run log (Dagster events, dbt output, tracebacks): {outcome.log_file}")
 
 
 def print_status(console: Console, settings: Settings) -> int:
@@ -88,7 +115,9 @@ def print_status(console: Console, settings: Settings) -> int:
     try:
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         schema = "audit"
-    except duckdb.IOException:
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise  # not a run holding it: a damaged file, which the command reports as such
         console.print("[yellow]A run holds the warehouse; showing the last publication.[/yellow]")
         if not settings.published_path.exists():
             console.print("Nothing is published yet.")
@@ -109,6 +138,9 @@ def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str)
     console.print(_snapshot_table("Snapshots (newest first)", rows))
     pub = [r for r in rows if r[1] == "published"]
     console.print(f"Last publication: snapshot {pub[0][0]}" if pub else "Nothing published yet.")
+    skipped = skipped_folders_table(con) if schema == "audit" else None
+    if skipped is not None:
+        console.print(skipped)
     # The published dq_results has no severity column (interface.md): shown as "n/a" there.
     severity = "severity" if schema == "audit" else "'n/a' as severity"
     failures = con.execute(

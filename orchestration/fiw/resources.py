@@ -1,9 +1,12 @@
-"""The one place Dagster resources are configured: the warehouse settings and the dbt CLI."""
+"""The one place Dagster resources are configured: the warehouse settings, the run guard and the
+dbt CLI; and the dbt project, whose manifest is prepared here when missing or stale (the assets are
+built from it, so `dagster dev`, the daemon and `fiw run` all load on a fresh clone)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import subprocess
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -12,6 +15,7 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
+from fiw.run.guard import RunGuard
 from fiw.settings import DBT_PROJECT_DIR, Settings, dbt_executable
 
 
@@ -26,7 +30,30 @@ class WarehouseResource(ConfigurableResource):
         return Settings.resolve(home=self.home, exports=self.exports)
 
 
+def _dbt_sources_mtime() -> float:
+    paths = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        paths.extend((DBT_PROJECT_DIR / folder).rglob("*"))
+    paths.extend((DBT_PROJECT_DIR.parent / "seeds").rglob("*"))
+    return max((p.stat().st_mtime for p in paths if p.is_file()), default=0.0)
+
+
+def ensure_dbt_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than any project file (what
+    dagster-dbt's ``prepare_if_dev`` does, but outside ``dagster dev`` too)."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists() or manifest.stat().st_mtime < _dbt_sources_mtime():
+        subprocess.run(
+            [dbt_executable(), "parse", "--quiet"],
+            cwd=DBT_PROJECT_DIR,
+            check=True,
+            env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        )
+    return manifest
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+ensure_dbt_manifest()
 
 
 class FiwDbtCliResource(DbtCliResource):
@@ -56,6 +83,7 @@ def build_resources() -> dict:
     os.environ["FIW_WAREHOUSE_PATH"] = str(settings.warehouse_path)
     return {
         "warehouse": WarehouseResource(home=EnvVar("FIW_HOME"), exports=EnvVar("FIW_EXPORTS")),
+        "run_guard": RunGuard(home=EnvVar("FIW_HOME"), exports=EnvVar("FIW_EXPORTS")),
         "dbt": FiwDbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(DBT_PROJECT_DIR),

@@ -7,8 +7,10 @@ or a SQLAlchemy URL (anything containing ``://``) for an SSD database.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
+import pwd
 import secrets
 import shutil
 import sys
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fiw.contract import REPO_ROOT
+from fiw.errors import FiwError, SettingError
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
@@ -24,25 +27,122 @@ KEY_ENV = "FIW_PSEUDONYMISATION_KEY"
 HMAC_BLOCK = 64  # SHA-256 block size in bytes
 
 
+SHARE = "a share between 0 and 1, such as 0.05 (not a percentage)"
+
+
+def _share(name: str, default: str) -> float:
+    text = os.environ.get(name, default).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingError(name, text, SHARE) from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise SettingError(name, text, SHARE)
+    return value
+
+
+def _number(name: str, default: str, minimum: float, kind: type = float) -> float:
+    text = os.environ.get(name, default).strip()
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingError(name, text, f"{what} of at least {minimum:g}") from None
+    if value < minimum:
+        raise SettingError(name, text, f"{what} of at least {minimum:g}")
+    return value
+
+
+def _group(name: str) -> str | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        grp.getgrnam(text)
+    except KeyError:
+        raise SettingError(name, text, "the name of an existing operating-system group") from None
+    return text
+
+
+def _alert_urls(name: str) -> tuple[str, ...]:
+    text = os.environ.get(name, "").strip()
+    urls = tuple(u.strip() for u in text.split(",") if u.strip())
+    for url in urls:
+        scheme, sep, rest = url.partition("://")
+        if not sep or not rest or not scheme.replace("+", "").replace("-", "").isalnum():
+            raise SettingError(
+                name, url, "notification URLs in Apprise's syntax (scheme://...), comma-separated"
+            )
+    return urls
+
+
+def _exports(value: str) -> str:
+    if "://" in value:
+        return value
+    return str(Path(value).resolve())
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of interface.md ("Settings"), checked once: a value that makes no sense
+    raises :class:`SettingError` naming the variable, before anything is touched."""
+
     home: Path
     exports: str
     quarantine_threshold: float = 0.05  # share of an object's rows; above it the load fails
+    volume_drop: float = 0.5  # share of an object's rows lost since the last accepted snapshot
     retention_days: int = 400  # raw snapshots older than this (by extract date) are pruned
+    stale_hours: float = 36.0
+    analyst_group: str | None = None
+    alert_urls: tuple[str, ...] = ()
+    warehouse_wait_seconds: float = 300.0
 
     @classmethod
     def resolve(cls, home: str | os.PathLike | None = None, exports: str | None = None) -> Settings:
         home_path = Path(home or os.environ.get("FIW_HOME") or "warehouse").resolve()
-        exports_val = exports or os.environ.get("FIW_EXPORTS") or "exports"
-        if "://" not in exports_val:
-            exports_val = str(Path(exports_val).resolve())
         return cls(
             home=home_path,
-            exports=exports_val,
-            quarantine_threshold=float(os.environ.get("FIW_QUARANTINE_THRESHOLD", "0.05")),
-            retention_days=int(os.environ.get("FIW_RETENTION_DAYS", "400")),
+            exports=_exports(exports or os.environ.get("FIW_EXPORTS") or "exports"),
+            quarantine_threshold=_share("FIW_QUARANTINE_THRESHOLD", "0.05"),
+            volume_drop=_share("FIW_VOLUME_DROP", "0.5"),
+            retention_days=int(_number("FIW_RETENTION_DAYS", "400", 1, int)),
+            stale_hours=_number("FIW_STALE_HOURS", "36", 1),
+            analyst_group=_group("FIW_ANALYST_GROUP"),
+            alert_urls=_alert_urls("FIW_ALERT_URLS"),
+            warehouse_wait_seconds=_number("FIW_WAREHOUSE_WAIT_SECONDS", "300", 0),
         )
+
+    @property
+    def safe_exports(self) -> str:
+        """The exports as they may be printed: a database URL with its password masked."""
+        if not self.exports_is_database:
+            return self.exports
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.exports).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unparsable URL is reported where it is used
+            return self.exports.split("://", 1)[0] + "://..."
+
+    def check_home_writable(self) -> None:
+        """Raise FiwError unless this user can create and write the home folder."""
+        probe = self.home
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise FiwError(
+                f"home {self.home} cannot be created: {probe} is not a folder.",
+                "Point --home or FIW_HOME at a folder this user owns.",
+            )
+        if not os.access(probe, os.W_OK | os.X_OK) or (
+            self.home.exists() and not os.access(self.home, os.R_OK)
+        ):
+            raise FiwError(
+                f"home {self.home} is not writable by this user ({_user()}): "
+                f"{probe} does not let it write.",
+                "Run as the service account that owns the home, or fix its permissions "
+                "(chown/chmod), then run again.",
+            )
 
     @property
     def exports_is_database(self) -> bool:
@@ -103,3 +203,10 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
         key = hashlib.sha256(key).digest()
     key = key.ljust(HMAC_BLOCK, b"\0")
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"

@@ -2,10 +2,13 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
+from fiw import snapshots
 from fiw.contract import OBJECTS
+from fiw.defs.refusals import record_refusal, refused_failure
 from fiw.extract import load_new_snapshots
 from fiw.metering import peak_rss_metadata
 from fiw.resources import WarehouseResource
+from fiw.run.guard import RunGuard
 from fiw.warehouse import connect, write_hash_key
 
 RAW_KEYS = [AssetKey(["raw", name]) for name in OBJECTS]
@@ -24,14 +27,19 @@ AUDIT_KEYS = [AssetKey(["audit", "snapshots"]), AssetKey(["audit", "hash_key"])]
     group_name="extract",
     pool="warehouse",
 )
-def raw_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource):
+def raw_snapshots(
+    context: AssetExecutionContext, warehouse: WarehouseResource, run_guard: RunGuard
+):
     """Find complete snapshot folders (or read the SSD database), check the contract, quarantine
     bad rows and append good and bad rows to the raw layer, logging every snapshot."""
     settings = warehouse.settings
     with connect(settings) as con:
         report = load_new_snapshots(settings, con)
         write_hash_key(con, settings)
+        pending = snapshots.candidate(con)
     context.log.info(report.summary())
+    for refused in report.refused:
+        record_refusal(context, f"snapshot {refused.name} {refused.status}: {refused.reason}")
     loaded = report.newly_loaded
     for key in RAW_KEYS:
         counts = [o.objects[key.path[-1]] for o in loaded if key.path[-1] in o.objects]
@@ -53,3 +61,5 @@ def raw_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource):
         },
     )
     yield MaterializeResult(asset_key=AUDIT_KEYS[1])
+    if report.refused and pending is None:
+        raise refused_failure(context)  # nothing left to build: the run ends refused here

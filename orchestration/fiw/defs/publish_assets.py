@@ -4,10 +4,12 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from fiw import snapshots
 from fiw.defs.quality_assets import VALIDATED_KEY
+from fiw.defs.refusals import refusals, refused_failure
 from fiw.extract import prune_after_publication
 from fiw.metering import peak_rss_metadata
 from fiw.publish import publish
 from fiw.resources import WarehouseResource
+from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
 
 
@@ -17,7 +19,9 @@ from fiw.warehouse import connect
     group_name="publish",
     pool="warehouse",
 )
-def published_database(context: AssetExecutionContext, warehouse: WarehouseResource):
+def published_database(
+    context: AssetExecutionContext, warehouse: WarehouseResource, run_guard: RunGuard
+):
     """What analysts read: ``published.duckdb``, replaced only by a snapshot that passed."""
     settings = warehouse.settings
     with connect(settings) as con:
@@ -27,7 +31,7 @@ def published_database(context: AssetExecutionContext, warehouse: WarehouseResou
         path = publish(settings, con, validated.snapshot_id, context.run_id)
         pruned = prune_after_publication(con, settings.retention_days)
     context.log.info(f"Published snapshot {validated.snapshot_date} to {path}")
-    return MaterializeResult(
+    yield MaterializeResult(
         metadata={
             "snapshot_date": str(validated.snapshot_date),
             "path": str(path),
@@ -35,3 +39,5 @@ def published_database(context: AssetExecutionContext, warehouse: WarehouseResou
             **peak_rss_metadata(),
         }
     )
+    if refusals(context):  # an older snapshot of this run was refused: the run fails, and says so
+        raise refused_failure(context, f"published snapshot {validated.snapshot_date}, but ")

@@ -16,9 +16,11 @@ from dagster import (
 )
 
 from fiw import snapshots
+from fiw.defs.refusals import record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
 from fiw.quality import suite_names
 from fiw.resources import WarehouseResource
+from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
 
 VALIDATED_KEY = AssetKey(["audit", "validated_snapshot"])
@@ -35,7 +37,9 @@ SUITES = suite_names()
         for name in SUITES
     ],
 )
-def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResource):
+def validated_snapshot(
+    context: AssetExecutionContext, warehouse: WarehouseResource, run_guard: RunGuard
+):
     """The candidate snapshot, once every error-severity expectation has passed."""
     from fiw.quality import run_suites  # imports Great Expectations: slow, so only here
 
@@ -46,23 +50,23 @@ def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResou
             raise RuntimeError("no loaded snapshot to validate")
         report = run_suites(settings, con, candidate.snapshot_id, context.run_id)
         if report.blocking_failures:
-            snapshots.set_status(
-                con,
-                candidate.snapshot_id,
-                snapshots.FAILED_VALIDATION,
-                report.summary(examples=False)[:2000],
+            reason = report.summary(examples=False)[:2000]
+            snapshots.set_status(con, candidate.snapshot_id, snapshots.FAILED_VALIDATION, reason)
+            record_refusal(
+                context,
+                f"snapshot {candidate.snapshot_date} {snapshots.FAILED_VALIDATION}: {reason}",
             )
         else:
             snapshots.set_status(con, candidate.snapshot_id, snapshots.VALIDATED)
     context.log.info(report.summary())
-    yield MaterializeResult(
-        metadata={
-            "snapshot_date": str(candidate.snapshot_date),
-            "blocking_failures": len(report.blocking_failures),
-            "data_docs": str(settings.data_docs_dir / "index.html"),
-            **peak_rss_metadata(),
-        }
-    )
+    if not report.blocking_failures:
+        yield MaterializeResult(
+            metadata={
+                "snapshot_date": str(candidate.snapshot_date),
+                "data_docs": str(settings.data_docs_dir / "index.html"),
+                **peak_rss_metadata(),
+            }
+        )
     for name in SUITES:
         failed = [r for r in report.results if r.suite == name and not r.success]
         blocking = [r for r in failed if r.severity == "error"]
@@ -77,3 +81,5 @@ def validated_snapshot(context: AssetExecutionContext, warehouse: WarehouseResou
                 "failures": "\n".join(r.describe() for r in failed)[:4000] or "none",
             },
         )
+    if report.blocking_failures:  # the gate holds: nothing downstream runs, and the run fails
+        raise refused_failure(context)

@@ -27,8 +27,10 @@ from dagster_dbt import (
 
 from fiw import snapshots
 from fiw.dbt_results import record_dbt_results
+from fiw.defs.refusals import record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
 from fiw.resources import WarehouseResource, dbt_project
+from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
 
 # dbt's parse cache. dbt re-parses the whole project (seconds) unless the cache in the target
@@ -89,7 +91,12 @@ class FiwDbtTranslator(DagsterDbtTranslator):
     ),
     pool="warehouse",
 )
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_models(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    run_guard: RunGuard,
+):
     settings = warehouse.settings
     with connect(settings) as con:
         candidate = snapshots.candidate(con)
@@ -121,9 +128,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: W
     with connect(settings) as con:
         outcome = record_dbt_results(con, candidate, context.run_id, run_results)
     if outcome.failed_tests:
-        raise Failure(
-            description=outcome.summary(),
-            metadata={"snapshot_date": str(candidate.snapshot_date)},
-        )
+        status = snapshots.FAILED_VALIDATION
+        record_refusal(context, f"snapshot {candidate.snapshot_date} {status}: {outcome.summary()}")
+        raise refused_failure(context)
     if outcome.errors:
         raise Failure(description=outcome.summary(), allow_retries=True)

@@ -1,0 +1,47 @@
+"""The guard every nightly run holds, whoever launched it: a Dagster resource that every asset of
+the job requires, so it is set up once when the run starts (the job runs its steps in one
+process) and released when the run ends.
+
+On set-up it tags the run with its process (so a run whose process dies is known to be dead),
+takes the run lock (a run launched by ``fiw run`` refuses at once when another run holds it, one
+launched by the daemon waits its turn), waits for a ``dbt`` left by a killed run to release the
+warehouse, and repairs what an interrupted run left (``recovery``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import ConfigurableResource, InitResourceContext
+
+from fiw.run import LAUNCHED_BY_CLI, LAUNCHED_BY_TAG, RECOVERED, WAITING
+from fiw.run.lock import run_lock
+from fiw.run.recovery import pid_tag, recover_interrupted, wait_for_warehouse
+from fiw.settings import Settings
+
+# A run the daemon launched waits this long for a `fiw run` from cron to finish.
+DAEMON_LOCK_WAIT_SECONDS = 3 * 3600.0
+
+
+class RunGuard(ConfigurableResource):
+    """Held for the whole nightly run: the run lock, then recovery of interrupted runs."""
+
+    home: str
+    exports: str
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[RunGuard]:
+        settings = Settings.resolve(home=self.home, exports=self.exports)
+        run = context.dagster_run
+        if run is None:  # built outside a run (a test's build_resources): nothing to guard
+            yield self
+            return
+        context.instance.add_run_tags(run.run_id, pid_tag())
+        from_cli = run.tags.get(LAUNCHED_BY_TAG) == LAUNCHED_BY_CLI[LAUNCHED_BY_TAG]
+        wait = 0.0 if from_cli else DAEMON_LOCK_WAIT_SECONDS
+        with run_lock(settings, f"Dagster run {run.run_id}", wait_seconds=wait):
+            wait_for_warehouse(settings, notify=lambda text: context.log.warning(WAITING + text))
+            for note in recover_interrupted(settings, context.instance, run.run_id):
+                context.log.warning(RECOVERED + note)
+            yield self
