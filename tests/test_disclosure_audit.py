@@ -347,12 +347,18 @@ def plain_lp_findings(published: list[PublishedCell], threshold: int) -> dict:
 
     a_eq, b_eq = matrix([r for r in relations if r.equality])
     a_ub, b_ub = matrix([r for r in relations if not r.equality])
-    out = {}
+    objectives = {}
     for (key, count), i in index.items():
+        objectives[(key, count)] = np.eye(len(hidden))[i]
+        if count == "denominator":  # both counts of a suppressed cell hidden: its complement too
+            objectives[(key, audit_module.COMPLEMENT)] = (
+                np.eye(len(hidden))[i] - np.eye(len(hidden))[index[(key, "numerator")]]
+            )
+    out = {}
+    for (key, count), objective in objectives.items():
         bounds = []
         for sign in (1.0, -1.0):
-            c = np.zeros(len(hidden))
-            c[i] = sign
+            c = sign * objective
             res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, method="highs")
             assert res.status in (0, 3)
             bounds.append(math.inf if res.status == 3 else sign * res.fun)
@@ -361,6 +367,11 @@ def plain_lp_findings(published: list[PublishedCell], threshold: int) -> dict:
         low, high = math.ceil(bounds[0] - 1e-6), math.floor(bounds[1] + 1e-6)
         if high - low < threshold:
             out[(key.window_name, key.segment, key.metric, count)] = (low, high)
+    # A complement is only reported for a cell whose numerator and denominator both stay wide
+    # (otherwise the cell is already found through them, with the same or a narrower range).
+    for found in [k for k in out if k[3] == audit_module.COMPLEMENT]:
+        if (*found[:3], "numerator") in out or (*found[:3], "denominator") in out:
+            del out[found]
     return out
 
 
@@ -377,3 +388,22 @@ def test_shortcuts_agree_with_the_plain_lp(seed, paired):
     }
     assert got == plain_lp_findings(published, T)
     assert got  # the example is not trivially safe
+
+
+# 6. The complement (denominator - numerator) ---------------------------------------------------
+
+
+def test_a_complement_narrowed_below_the_threshold_is_found():
+    # closure_rate: a = 10/50 published, all = 60/104, b and c hidden.
+    # Numerators: b + c = 50; denominators: b + c = 54. Each numerator can be 0..50 and each
+    # denominator 0..54 (wide), but the cases not closed add up to 54 - 50 = 4, so each hidden
+    # complement (denominator - numerator) lies in [0, 4]: width 4 < 5, found for b and c.
+    # With all = 60/105 the complements share 5: [0, 5], width 5, nothing is found.
+    cells = [cell("a", "closure_rate", 10, 50), hidden("b", "closure_rate")]
+    cells.append(hidden("c", "closure_rate"))
+    narrow = audit([*cells, cell("all", "closure_rate", 60, 104)], threshold=T)
+    assert ranges(narrow) == {
+        ("b", "closure_rate", audit_module.COMPLEMENT): (0, 4),
+        ("c", "closure_rate", audit_module.COMPLEMENT): (0, 4),
+    }
+    assert audit([*cells, cell("all", "closure_rate", 60, 105)], threshold=T) == []

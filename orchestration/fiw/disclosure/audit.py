@@ -40,6 +40,9 @@ from fiw.disclosure.cells import ALL_SEGMENTS, DEFAULT_THRESHOLD, CellKey, Publi
 
 NUMERATOR = "numerator"
 DENOMINATOR = "denominator"
+# The complement (denominator - numerator: cases active but not closed, say) is a count too: the
+# primary rule treats it as a small number, so a hidden cell's complement must stay as wide.
+COMPLEMENT = "denominator - numerator"
 COUNTS = (NUMERATOR, DENOMINATOR)
 
 # Segment figures do not add up to `all` for this metric: a child can count in several segments.
@@ -68,7 +71,7 @@ class Finding:
 
     kind: str  # DISCLOSIVE | INCONSISTENT
     key: CellKey
-    count: str | None  # NUMERATOR | DENOMINATOR; None for an inconsistency
+    count: str | None  # NUMERATOR | DENOMINATOR | COMPLEMENT; None for an inconsistency
     low: float | None  # the range left to the intruder (None for an inconsistency)
     high: float | None
     threshold: int
@@ -175,7 +178,11 @@ def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) ->
 
     order = {key: i for i, key in enumerate(cells)}
     findings.sort(
-        key=lambda f: (f.kind != INCONSISTENT, order[f.key], COUNTS.index(f.count or NUMERATOR))
+        key=lambda f: (
+            f.kind != INCONSISTENT,
+            order[f.key],
+            (*COUNTS, COMPLEMENT).index(f.count or NUMERATOR),
+        )
     )
     return findings
 
@@ -319,9 +326,12 @@ def _solve_component(
     a_eq, b_eq = matrix(eq)
     a_ub, b_ub = matrix(ub)
 
-    def solve(i: int, sign: float) -> OptimizeResult:
-        c = np.zeros(n)
-        c[i] = sign
+    def solve(i: int | np.ndarray, sign: float) -> OptimizeResult:
+        if isinstance(i, np.ndarray):
+            c = sign * i
+        else:
+            c = np.zeros(n)
+            c[i] = sign
         res = linprog(
             c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs"
         )
@@ -334,9 +344,12 @@ def _solve_component(
     seen_low = np.full(n, math.inf)
     seen_high = np.full(n, -math.inf)
 
+    points: list[np.ndarray] = []
+
     def witness(x: np.ndarray) -> None:
         np.minimum(seen_low, x, out=seen_low)
         np.maximum(seen_high, x, out=seen_high)
+        points.append(x)
 
     def wide(low: float, high: float) -> bool:
         return _floor(high) - _ceil(low) >= threshold
@@ -398,6 +411,51 @@ def _solve_component(
             reason = f"narrowed to [{low_int}, {high_int}] by: {because}"
         findings.append(
             Finding(DISCLOSIVE, key, count, float(low_int), float(high_int), threshold, reason)
+        )
+    found = {f.key for f in findings}
+    findings.extend(_complements(variables, found, solve, witness, points, wide, eq, ub, threshold))
+    return findings
+
+
+def _complements(
+    variables, found, solve, witness, points, wide, eq, ub, threshold
+) -> list[Finding]:
+    """The range of ``denominator - numerator`` of every cell whose two counts are both hidden
+    here (where one is known, the other's own range is the complement's, already checked)."""
+    findings = []
+    cells: dict[CellKey, dict[str, int]] = {}
+    for i, (key, count) in enumerate(variables):
+        cells.setdefault(key, {})[count] = i
+    for key, counts in cells.items():
+        if len(counts) < 2 or key in found:  # a cell already found through one of its counts
+            continue
+        c = np.zeros(len(variables))
+        c[counts[DENOMINATOR]], c[counts[NUMERATOR]] = 1.0, -1.0
+        seen = [float(c @ x) for x in points]
+        if wide(min(seen), max(seen)):
+            continue
+        lo_res = solve(c, 1.0)
+        witness(lo_res.x)
+        hi_res = solve(c, -1.0)
+        if hi_res.status == 3:
+            continue
+        witness(hi_res.x)
+        low, high = _ceil(lo_res.fun), _floor(-hi_res.fun)
+        if high - low >= threshold or low > high:
+            continue
+        labels = _binding(lo_res, eq, ub) + _binding(hi_res, eq, ub)
+        because = "; ".join(dict.fromkeys(labels)) or "the published figures"
+        how = "recoverable exactly" if high == low else f"narrowed to [{low}, {high}]"
+        findings.append(
+            Finding(
+                DISCLOSIVE,
+                key,
+                COMPLEMENT,
+                float(low),
+                float(high),
+                threshold,
+                f"{how} by: {because}",
+            )
         )
     return findings
 
