@@ -137,20 +137,10 @@ def test_an_unexpected_error_prints_one_line_and_the_log_holding_the_traceback(t
 def test_make_dagster_loads_on_a_fresh_clone_without_a_dbt_manifest(tmp_path):
     """The definitions prepare the dbt manifest themselves when it is missing (a fresh clone)."""
     clone = tmp_path / "clone"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "orchestration", "dbt_project", "seeds"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        if (REPO_ROOT / name).is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, clone / name)
-    for extra in ("deploy", "workspace.yaml", "expectations"):
-        src = REPO_ROOT / extra
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, clone / extra)
+    skip = shutil.ignore_patterns("target", "logs", "__pycache__", "*.egg-info", ".user.yml")
+    for name in ("orchestration", "dbt_project", "seeds", "expectations", "deploy"):
+        shutil.copytree(REPO_ROOT / name, clone / name, ignore=skip)
+    shutil.copy2(REPO_ROOT / "workspace.yaml", clone / "workspace.yaml")
     assert not (clone / "dbt_project" / "target" / "manifest.json").exists()
     code = "from fiw.definitions import defs; print(defs.resolve_job_def('nightly').name)"
     result = subprocess.run(

@@ -179,7 +179,8 @@ def test_an_orphaned_dbt_is_waited_for_by_the_next_run(chains):
     assert result.returncode == 0, result.stdout + result.stderr
     text = p.plain(result.stdout)
     assert f"is held by another process (PID {orphan['orphans'][0]}: " in text
-    assert "e.g. a dbt left running by a killed fiw run: waiting up to 300s for it to end." in text
+    assert "Waiting: " in text  # shown at once, before the run loads anything
+    assert "e.g. a dbt left running by a killed run: waiting up to 300s for it to end." in text
     assert orphan["still_alive_after_next_run"] == []
 
 

@@ -24,12 +24,14 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from fiw import snapshots
 from fiw.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED
-from fiw.run import LAUNCHED_BY_CLI
+from fiw.run import LAUNCHED_BY_CLI, WAITING
 from fiw.run.lock import RunInProgress, lock_holder
 from fiw.run.progress import STEP_NAMES
+from fiw.run.recovery import wait_for_warehouse
 from fiw.settings import Settings
 from fiw.warehouse import connect
 
@@ -128,6 +130,11 @@ def run_nightly(settings: Settings, console: Console) -> RunOutcome:
             "It will be free when that run ends: run again then.",
         )
     started = time.monotonic()
+    # A dbt left running by a killed run holds the warehouse: say so at once, and wait for it
+    # before loading anything (the run's guard waits too, for runs the daemon launches).
+    wait_for_warehouse(
+        settings, notify=lambda t: console.print(f"[yellow]{escape(WAITING + t)}[/]")
+    )
     prepare_environment(settings)
     logs = settings.home / "logs"
     logs.mkdir(exist_ok=True)

@@ -152,7 +152,7 @@ def wait_for_warehouse(
             raise WarehouseBusy(
                 f"{settings.warehouse_path} is held by another process ({holder}) and was not "
                 f"free after {timeout:.0f}s; this run was refused.",
-                "If it is a dbt left by a killed fiw run it ends by itself: run again once it "
+                "If it is a dbt left by a killed run it ends by itself: run again once it "
                 "has gone.",
             )
         if not told:
