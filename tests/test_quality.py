@@ -12,6 +12,8 @@ import pytest
 import yaml
 from fiw import quality, quality_engine
 from fiw.contract import OBJECTS
+from fiw.disclosure.cells import SHARE_OF
+from fiw.disclosure.table import suppress_relation
 from fiw.settings import EXPECTATIONS_DIR, Settings
 from fiw.warehouse import connect
 
@@ -75,11 +77,14 @@ def build_marts(con) -> None:
     )
     rows = []
     for w, ws, we in WINDOWS:
-        for m_i, m in enumerate(METRICS):
+        numerators: dict[tuple[str, str], int] = {}
+        # rates first: a share's denominator is its rate's numerator (docs/audiences.md)
+        for m_i, m in sorted(enumerate(METRICS), key=lambda im: im[1] in SHARE_OF):
             total_n = total_d = 0
             for s_i, s in enumerate(SEGMENTS):
-                d = 20 + 7 * s_i + m_i
-                n = (3 * s_i + m_i) % 15
+                d = numerators[(SHARE_OF[m], s)] if m in SHARE_OF else 20 + 7 * s_i + m_i
+                n = min((3 * s_i + m_i) % 15, d)
+                numerators[(m, s)] = n
                 total_n, total_d = total_n + n, total_d + d
                 rows.append((w, ws, we, s, m, n, d))
             rows.append((w, ws, we, "all", m, total_n, total_d))
@@ -92,17 +97,10 @@ def build_marts(con) -> None:
 
 
 def build_suppressed(con) -> None:
-    con.execute(
-        """create or replace table marts.outcome_metrics_suppressed as
-        with f as (select *, (numerator between 1 and 5 or denominator between 1 and 5
-                   or denominator - numerator between 1 and 5) as small
-                   from marts.outcome_metrics)
-        select window_name, window_start, window_end, segment, metric,
-               case when not small then numerator end as numerator,
-               case when not small then denominator end as denominator,
-               case when not small then rate end as rate, small as suppressed, as_of_date
-        from f"""
-    )
+    """What the dbt model does: primary and complementary suppression (fiw.disclosure)."""
+    source = con.sql("select * exclude (suppressed) from marts.outcome_metrics")
+    con.sql("drop table if exists marts.outcome_metrics_suppressed")
+    suppress_relation(con, source, 5).create("marts.outcome_metrics_suppressed")
 
 
 def create_raw_tables(con) -> None:
@@ -352,7 +350,7 @@ BAD_MARTS = [
     ),
     (
         "update marts.outcome_metrics set rate = 0.5 where segment = 'all'"
-        " and metric = 'closure_rate' and window_name = 'previous_model'",
+        " and metric = 'repeat_cp_plan_rate' and window_name = 'previous_model'",
         "marts.outcome_metrics",
         ["rate_is_numerator_over_denominator", "unsuppressed_rows_unchanged"],
     ),
@@ -474,7 +472,13 @@ def test_every_suite_file_is_well_formed() -> None:
 
     paths = quality.suite_paths()
     assert {p.stem for p in paths} == {"completeness", "raw_contract", "raw_statutory", "marts"}
-    assert quality.suite_names() == ["completeness", "marts", "raw_contract", "raw_statutory"]
+    assert quality.suite_names() == [
+        "completeness",
+        "marts",
+        "raw_contract",
+        "raw_statutory",
+        "disclosure",
+    ]
     for path in paths:
         raw = yaml.safe_load(path.read_text())
         suite = quality.load_suite(path)
@@ -483,3 +487,42 @@ def test_every_suite_file_is_well_formed() -> None:
             for spec in table.expectations:
                 exp = quality._gx_expectation(spec, suite, SNAP)
                 assert isinstance(exp, gx.expectations.Expectation)
+
+
+def test_a_release_a_subtraction_undoes_fails_the_disclosure_audit(settings, con) -> None:
+    """Primary suppression alone (what fiw published before complementary suppression): one
+    small segment hidden beside its published siblings and `all` is recovered by subtraction.
+    The audit refuses it, naming the cell and how; the real suppression passes."""
+    con.execute(  # every segment large but one: 3 of 30 in neglect
+        "update marts.outcome_metrics set numerator = case segment when 'neglect' then 3 else 20"
+        " end, denominator = case segment when 'neglect' then 30 else 100 end"
+        " where window_name = 'family_insights' and metric = 'repeat_cp_plan_rate'"
+        " and segment <> 'all'"
+    )
+    con.execute(
+        """update marts.outcome_metrics a set numerator = s.n, denominator = s.d, rate = s.n / s.d
+           from (select sum(numerator) n, sum(denominator) d from marts.outcome_metrics
+                 where segment <> 'all' and window_name = 'family_insights'
+                 and metric = 'repeat_cp_plan_rate') s
+           where a.segment = 'all' and a.window_name = 'family_insights'
+           and a.metric = 'repeat_cp_plan_rate'"""
+    )
+    build_suppressed(con)
+    good = quality.run_suites(settings, con, SNAP, "run-0", suites=["disclosure"])
+    assert good.blocking_failures == [], good.summary()
+
+    con.execute(  # undo the complementary cells: keep only the primary ones hidden
+        """update marts.outcome_metrics_suppressed b set numerator = u.numerator,
+           denominator = u.denominator, rate = u.rate, suppressed = false
+           from marts.outcome_metrics u
+           where b.window_name = u.window_name and b.segment = u.segment and b.metric = u.metric
+             and b.window_name = 'family_insights' and b.metric = 'repeat_cp_plan_rate'
+             and b.suppressed and not (u.numerator between 1 and 5 or u.denominator between 1 and 5
+                  or u.denominator - u.numerator between 1 and 5)"""
+    )
+    report = quality.run_suites(settings, con, SNAP, "run-1", suites=["disclosure"])
+    (failure,) = report.blocking_failures
+    assert failure.expectation == "suppressed_counts_not_recoverable"
+    reason = report.summary(examples=False)  # what audit.snapshots.reason and the run show
+    assert "family_insights / neglect / repeat_cp_plan_rate numerator: range [3, 3]" in reason
+    assert "recoverable exactly" in reason and "add up to `all`" in reason

@@ -42,6 +42,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ class ExpectationResult:
     ref: str | None = None
     error: str | None = None  # the exception when the expectation could not be evaluated
     observed: Any = None
+    examples_public: bool = False  # examples hold aggregates only: shown wherever the result is
 
     @property
     def blocking(self) -> bool:
@@ -118,6 +120,7 @@ class ExpectationResult:
         col = f" [{self.column_name}]" if self.column_name else ""
         n = "" if self.unexpected_count is None else f" on {self.unexpected_count} rows"
         eg = ""
+        examples = examples or self.examples_public
         if self.examples and examples:
             eg = ", e.g. " + "; ".join(json.dumps(e, default=str) for e in self.examples)
         obs = ""
@@ -255,8 +258,52 @@ def load_suite(path: Path) -> Suite:
 
 
 def suite_names() -> list[str]:
-    """The names of the suites under ``expectations/`` (no GX import: cheap at definition time)."""
-    return [load_suite(p).name for p in suite_paths()]
+    """The names of the suites under ``expectations/`` (no GX import: cheap at definition time),
+    and the disclosure audit's, which runs beside them."""
+    return [load_suite(p).name for p in suite_paths()] + [DISCLOSURE_SUITE]
+
+
+# --------------------------------------------------------------------------- disclosure audit
+
+DISCLOSURE_SUITE = "disclosure"
+RELEASED_TABLE = "marts.outcome_metrics_suppressed"
+
+
+def disclosure_audit(con: duckdb.DuckDBPyConnection) -> ExpectationResult:
+    """The audit of docs/audiences.md on what would be published: for every suppressed count,
+    the range an intruder can work out by linear programming is at least the threshold wide.
+    Error severity: a release that fails it is not published, the cells and reasons named."""
+    from fiw.disclosure.audit import audit
+    from fiw.disclosure.cells import CellKey, PublishedCell
+    from fiw.settings import suppression_threshold
+
+    threshold = suppression_threshold()
+    result = partial(
+        ExpectationResult,
+        suite=DISCLOSURE_SUITE,
+        table_name=RELEASED_TABLE,
+        expectation="suppressed_counts_not_recoverable",
+        gx_type="linear_programming_audit",
+        column_name=None,
+        severity="error",
+        ref="docs/audiences.md",
+    )
+    try:
+        rows = con.execute(
+            f"select window_name, segment, metric, numerator, denominator from {RELEASED_TABLE}"
+        ).fetchall()
+    except duckdb.CatalogException as exc:
+        return result(success=False, unexpected_count=None, error=str(exc).splitlines()[0])
+    cells = [PublishedCell(CellKey(w, s, m), n, d) for w, s, m, n, d in rows]
+    findings = audit(cells, threshold)
+    return result(
+        success=not findings,
+        unexpected_count=len(findings),
+        # Cell keys and counts only: aggregates, never a person's value.
+        examples=[f.describe() for f in findings[:MAX_EXAMPLES]],
+        examples_public=True,
+        observed={"cells": len(cells), "suppressed": sum(c.suppressed for c in cells)},
+    )
 
 
 def suite_paths(suites: Iterable[str | Path] | None = None) -> list[Path]:
@@ -600,7 +647,10 @@ def run_suites(
     if not _SNAPSHOT_ID.match(snapshot_id):
         raise ValueError(f"not a snapshot id: {snapshot_id!r}")
     started = time.perf_counter()
-    loaded = [load_suite(p) for p in suite_paths(suites)]
+    audit_release = suites is None or DISCLOSURE_SUITE in suites
+    if suites is not None:
+        suites = [s for s in suites if s != DISCLOSURE_SUITE]
+    loaded = [load_suite(p) for p in suite_paths(suites)] if suites != [] else []
     snapshot_date = _snapshot_date(con, snapshot_id)
 
     from fiw import quality_engine
@@ -622,6 +672,8 @@ def run_suites(
             _validate_suite(ctx, datasource, con, suite, snapshot_id, run_name, validated)
         )
     _build_data_docs(ctx, validated)
+    if audit_release:
+        results.append(disclosure_audit(con))
 
     report = QualityReport(
         snapshot_id=snapshot_id,

@@ -173,9 +173,10 @@ class Settings:
         return self.home / "run.lock"
 
     def ensure_home(self) -> None:
-        """Create the home folder owner-only: it will hold personal data."""
+        """Create the home folder 0711 (docs/audiences.md): others may pass through to
+        ``release/`` but not list it; what it holds is owner-only (umask 077) unless shared."""
         self.home.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
+        os.chmod(self.home, 0o711)
 
     def pseudonymisation_key(self) -> bytes:
         """The HMAC key: ``$FIW_PSEUDONYMISATION_KEY``, else a key file made on first use (0600)."""
@@ -188,6 +189,14 @@ class Settings:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         return self.key_file.read_text().strip().encode("utf-8")
+
+
+def suppression_threshold() -> int:
+    """The dbt var ``suppression_threshold`` of dbt_project.yml (docs/audiences.md; default 5)."""
+    import yaml
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return int((project.get("vars") or {}).get("suppression_threshold", 5))
 
 
 def dbt_executable() -> str:

@@ -77,6 +77,11 @@ class Finding:
     threshold: int
     reason: str
 
+    @classmethod
+    def inconsistent(cls, key: CellKey, threshold: int, reason: str) -> Finding:
+        """Published figures that contradict each other (a bug upstream, not a disclosure)."""
+        return cls(INCONSISTENT, key, None, None, None, threshold, reason)
+
     @property
     def width(self) -> float | None:
         if self.low is None or self.high is None:
@@ -116,12 +121,8 @@ def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) ->
             value = getattr(cell, count)
             if value is not None and value < 0:
                 findings.append(
-                    Finding(
-                        INCONSISTENT,
+                    Finding.inconsistent(
                         cell.key,
-                        None,
-                        None,
-                        None,
                         threshold,
                         f"published {count} is negative ({_fmt(value)})",
                     )
@@ -132,12 +133,8 @@ def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) ->
     for (key, count), (value, label) in fixed.items():
         if value < -_EPS or abs(value - round(value)) > _EPS:
             findings.append(
-                Finding(
-                    INCONSISTENT,
+                Finding.inconsistent(
                     key,
-                    None,
-                    None,
-                    None,
                     threshold,
                     f"hidden {count} would have to be {_fmt(value)}, from: {label}",
                 )
@@ -155,12 +152,8 @@ def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) ->
         broken = abs(rel.constant) > _EPS if rel.equality else rel.constant > _EPS
         if broken:
             findings.append(
-                Finding(
-                    INCONSISTENT,
+                Finding.inconsistent(
                     rel.anchor,
-                    None,
-                    None,
-                    None,
                     threshold,
                     f"published figures break: {rel.label} (off by {_fmt(abs(rel.constant))})"
                     + "".join(f"; given: {why}" for why in dict.fromkeys(rel.via)),
@@ -359,12 +352,8 @@ def _solve_component(
         key = variables[0][0]
         cells = sorted({str(v[0]) for v in variables})
         return [
-            Finding(
-                INCONSISTENT,
+            Finding.inconsistent(
                 key,
-                None,
-                None,
-                None,
                 threshold,
                 f"no values of the {n} hidden counts in {len(cells)} suppressed cells fit the "
                 "published figures (infeasible)",
@@ -391,12 +380,8 @@ def _solve_component(
             continue
         if low_int > high_int:
             findings.append(
-                Finding(
-                    INCONSISTENT,
+                Finding.inconsistent(
                     key,
-                    None,
-                    None,
-                    None,
                     threshold,
                     f"no whole-number {count} fits the published figures "
                     f"(only [{_fmt(low)}, {_fmt(high)}])",
