@@ -22,6 +22,8 @@ demo: setup
 	$(BIN)/fiw run --exports $(DEMO)/exports --home $(DEMO)/warehouse || test $$? -eq 2
 	$(BIN)/fiw metrics --home $(DEMO)/warehouse
 	@echo "Data Docs: $(CURDIR)/$(DEMO)/warehouse/data_docs/index.html"
+	@echo "Catalogue of the published tables: $(CURDIR)/$(DEMO)/warehouse/catalog/index.html"
+	@echo "Open data (release): $(CURDIR)/$(DEMO)/warehouse/release/"
 	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"
 
 test: setup lint pytest
@@ -30,13 +32,13 @@ pytest: setup
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check orchestration tests bench
-	$(BIN)/ruff format --check orchestration tests bench
+	$(BIN)/ruff check orchestration tests bench dbt_project/models
+	$(BIN)/ruff format --check orchestration tests bench dbt_project/models
 	cd dbt_project && ../$(BIN)/sqlfluff lint models --processes 2
 
 format: setup
-	$(BIN)/ruff format orchestration tests bench
-	$(BIN)/ruff check --fix orchestration tests bench
+	$(BIN)/ruff format orchestration tests bench dbt_project/models
+	$(BIN)/ruff check --fix orchestration tests bench dbt_project/models
 	cd dbt_project && ../$(BIN)/sqlfluff fix models --processes 2
 
 dagster: setup

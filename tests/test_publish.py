@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -126,7 +127,8 @@ def disclosure_violations(con, table: str, threshold: int = THRESHOLD) -> list[t
 def test_publishes_exactly_the_interface_tables_without_personal_data(settings, con) -> None:
     path = pub.publish(settings, con, OLD, "run-1")
     assert path == settings.home / "published.duckdb"
-    assert (path.stat().st_mode & 0o777) == 0o644
+    # FIW_ANALYST_GROUP unset: the analysts' tier is the owner's alone (docs/audiences.md)
+    assert (path.stat().st_mode & 0o777) == 0o600
     assert sorted(p.name for p in settings.home.iterdir() if "published" in p.name) == [
         "published.duckdb"
     ]
@@ -250,7 +252,7 @@ def _failing_rename(con, monkeypatch) -> None:
     def boom(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pub.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
 
 
 @pytest.mark.parametrize(
@@ -267,6 +269,7 @@ def test_failed_publish_leaves_the_old_file_byte_for_byte(
 ) -> None:
     path = pub.publish(settings, con, OLD, "run-1")
     before = sha256(path)
+    release_before = {f.name: sha256(f) for f in (settings.home / "release").iterdir()}
     build_marts(con, NEW_DATE)
     if breaker is _failing_rename:
         breaker(con, monkeypatch)
@@ -278,6 +281,11 @@ def test_failed_publish_leaves_the_old_file_byte_for_byte(
     assert sorted(p.name for p in settings.home.iterdir() if "published" in p.name) == [
         "published.duckdb"
     ]
+    # the release and the catalogue are the old ones too, and nothing half-written is left
+    assert {f.name: sha256(f) for f in (settings.home / "release").iterdir()} == release_before
+    assert os.readlink(settings.home / "release") == ".release-run-1"
+    assert os.readlink(settings.home / "catalog") == ".catalog-run-1"
+    assert not [p for p in settings.home.iterdir() if "run-2" in p.name]
     assert con.execute(
         "select snapshot_date, status from audit.snapshots order by 1"
     ).fetchall() == [(OLD_DATE, "published"), (NEW_DATE, "validated")]

@@ -29,6 +29,7 @@ from fiw import snapshots
 from fiw.dbt_results import record_dbt_results
 from fiw.defs.refusals import record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
+from fiw.publish.catalog import prebuild as prebuild_catalog
 from fiw.resources import WarehouseResource, dbt_project
 from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
@@ -118,6 +119,7 @@ def dbt_models(
         else:
             os.environ[SNAPSHOT_ENV] = previous
     _prewarm_great_expectations()
+    prebuild_catalog()  # the analysts' catalogue page, once per dbt project: beside dbt's build
     yield from invocation.stream()
     _keep_parse_cache(target, cache)
     yield AssetObservation(

@@ -10,6 +10,7 @@ warehouse, and repairs what an interrupted run left (``recovery``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,6 +38,9 @@ class RunGuard(ConfigurableResource):
         if run is None:  # built outside a run (a test's build_resources): nothing to guard
             yield self
             return
+        # Whoever launched it (the daemon's worker inherits the daemon's umask, `dagster dev` the
+        # shell's), what the run writes is owner-only unless a tier says otherwise (audiences.md).
+        os.umask(0o077)
         context.instance.add_run_tags(run.run_id, pid_tag())
         from_cli = run.tags.get(LAUNCHED_BY_TAG) == LAUNCHED_BY_CLI[LAUNCHED_BY_TAG]
         wait = 0.0 if from_cli else DAEMON_LOCK_WAIT_SECONDS

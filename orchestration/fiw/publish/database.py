@@ -9,8 +9,14 @@ leaves the old file byte for byte and removes its temporary file. Only then are
 ``audit.snapshots`` (this snapshot ``published``, the previous publication ``superseded``) and
 ``audit.publications`` updated.
 
+Beside it, in the same step, the release (``release/``: open-data CSV files, ``release.py``) and
+the catalogue (``catalog/``: the dbt docs of the published tables, ``catalog.py``) are written
+complete into new folders and swapped in just after the file (``swap.py``); every tier gets its
+permissions (``tiers.py``, docs/audiences.md) before anyone can open it.
+
 Disclosure control is not done here: ``outcome_metrics`` is copied from dbt's
-``marts.outcome_metrics_suppressed`` (and the marts suite checks it before publication).
+``marts.outcome_metrics_suppressed`` (primary and complementary suppression), which the validation
+step audits by linear programming before publication.
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ from pathlib import Path
 import duckdb
 
 from fiw.faults import pause_point
-from fiw.settings import Settings
+from fiw.publish import swap, tiers
+from fiw.publish.release import write_release
+from fiw.settings import Settings, suppression_threshold
+
+FOLDERS = ("release", "catalog")  # swapped in beside published.duckdb
 
 # interface.md "Published tables": table -> (source, columns). Order is the published order.
 PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -176,6 +186,8 @@ def remove_stale_temporaries(settings: Settings) -> list[Path]:
     for path in removed:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+    for name in FOLDERS:  # folders of an unfinished publication (the live ones are kept)
+        removed.extend(swap.remove_stale(settings.home, name))
     return removed
 
 
@@ -200,6 +212,22 @@ def _check_publishable(con: duckdb.DuckDBPyConnection, snapshot_id: str):
     return snapshot_date
 
 
+def _write_folders(
+    settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
+) -> dict[str, Path]:
+    """The new ``release/`` and ``catalog/``, complete and with their tier's permissions, in
+    folders of their own beside the live ones (swapped in after ``published.duckdb``)."""
+    from fiw.publish.catalog import build_catalog
+
+    release = swap.staging_dir(settings.home, "release", run_id)
+    write_release(con, release, suppression_threshold())
+    tiers.share_with_release(release)
+    catalog = swap.staging_dir(settings.home, "catalog", run_id)
+    build_catalog(catalog)
+    tiers.share_with_analysts(settings, catalog)
+    return {"release": release, "catalog": catalog}
+
+
 def publish(
     settings: Settings, con: duckdb.DuckDBPyConnection, snapshot_id: str, run_id: str
 ) -> Path:
@@ -215,6 +243,7 @@ def publish(
     remove_stale_temporaries(settings)
     catalog = "fiw_publish_" + re.sub(r"\W", "_", run_id)
     attached = False
+    folders: dict[str, Path] = {}
     try:
         quoted = str(tmp).replace("'", "''")
         con.execute(f"attach '{quoted}' as {catalog}")
@@ -225,22 +254,31 @@ def publish(
                 f" {_select(table, source, columns, snapshot_id)}"
             )
         check_no_personal_data(con, catalog)
+        from fiw.publish.catalog import describe_tables
+
+        describe_tables(con, catalog)
         con.execute(f"checkpoint {catalog}")
         con.execute(f"detach {catalog}")
         attached = False
         if Path(f"{tmp}.wal").exists():
             raise PublishError(f"{tmp.name}.wal left after checkpoint")
-        os.chmod(tmp, 0o644)  # aggregates and keyed hashes only: readable by analysts
+        tiers.share_with_analysts(settings, tmp)  # the analysts' tier: 0640 to their group
         _fsync(tmp)
+        folders = _write_folders(settings, con, run_id)
         pause_point("publish")  # test hook (fiw.faults): a kill here must leave the old file
         os.replace(tmp, target)
         _fsync(target.parent)  # make the rename itself durable
+        for name, folder in folders.items():
+            swap.swap_in(settings.home, name, folder)
     except BaseException:
         if attached:
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"detach {catalog}")
         _remove(tmp)
+        for name in FOLDERS:
+            swap.remove_stale(settings.home, name)
         raise
+    tiers.apply_permissions(settings)
 
     published_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")

@@ -1,0 +1,290 @@
+"""The open-data release (docs/audiences.md "Release files"): CSV files anyone may read.
+
+:func:`write_release` writes, into a fresh folder that the caller then swaps in as ``release/``
+together with ``published.duckdb`` (:mod:`fiw.publish.swap`), one CSV file per released table and a
+``<name>.meta.csv`` beside each:
+
+``outcome_metrics.csv``
+    ``marts.outcome_metrics_suppressed``, where disclosure control (primary and complementary) is
+    already applied; one row per window x segment x metric.
+``caseload_monthly.csv``
+    ``marts.caseload_monthly``, with ``open_children`` between 1 and ``threshold`` suppressed here
+    (and ``children_per_fte`` with it: times the published ``fte`` it gives ``open_children``
+    back). ``workers`` and ``fte`` count professionals, not children, and stay: they bound
+    ``open_children`` no tighter than "at least 1" (a worker counts only with an open
+    involvement), which the ``c`` already says. Zero is not small: 0 is published.
+
+Format, following the DfE's open-data standards for Explore Education Statistics (EES):
+
+- UTF-8 without a byte-order mark, comma separated, quotes only where needed (Python's ``csv``),
+  LF line ends, a header row of the column names, rows in the order of each table's key (so the
+  same marts give the same bytes).
+- Symbols (GSS symbols as the DfE uses them in data files): ``c`` confidential (a suppressed count,
+  or a rate or ratio of one), ``z`` not applicable (a rate whose denominator is 0, a ratio with
+  no FTE), ``x`` not available (a filter with no value, e.g. a team with no unit name), ``low``
+  (a rate or ratio that rounds to 0 but is not 0).
+- Counts as integers; dates ISO 8601 (``YYYY-MM-DD``); ``rate`` a proportion from 0 to 1 (as in
+  ``published.duckdb``, so a figure copied from either agrees), ``fte`` and ``children_per_fte``,
+  all to 4 decimal places, rounded half up (DfE's convention, ``dfeR::round_five_up``) from the
+  shortest decimal form of the stored value. 4 places keep a rate to a hundredth of a percentage
+  point, and are ``fte``'s own precision in the warehouse (``decimal(12, 4)``).
+- Metadata in the EES header ``col_name, col_type, label, indicator_grouping, indicator_unit,
+  indicator_dp, filter_hint, filter_grouping_column``: ``col_type`` ``Filter`` or ``Indicator``;
+  ``indicator_unit`` blank (EES's "a number": EES allows only ``£``, ``£m``, ``%`` and ``pp``, and
+  none fits a proportion, a count or an FTE), the unit being said in the label; ``indicator_dp``
+  the decimal places written. Unlike EES (which wants rows for filters and indicators only, and
+  the mandatory time and geography columns in every file), every column of the CSV has its row,
+  and the columns are audiences.md's: these files are not for upload to EES.
+
+Each row is checked as it is written: an unsuppressed outcome row must hold its counts, with
+0 <= numerator <= denominator, and show no small number (defence in depth behind the marts suite
+and the disclosure audit). Otherwise :class:`ReleaseError` is raised, the files written so far are
+removed, and the caller publishes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+CONFIDENTIAL, NOT_APPLICABLE, NOT_AVAILABLE, LOW = "c", "z", "x", "low"
+DECIMAL_PLACES = 4  # rate, fte, children_per_fte
+FILTER, INDICATOR = "Filter", "Indicator"
+META_HEADER = (
+    "col_name", "col_type", "label", "indicator_grouping", "indicator_unit", "indicator_dp",
+    "filter_hint", "filter_grouping_column",
+)  # fmt: skip
+BATCH = 10_000
+
+
+class ReleaseError(RuntimeError):
+    """The marts cannot be released as they are (a row breaks disclosure control or its rules)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    col_type: str  # FILTER or INDICATOR
+    label: str
+    dp: int | None = None  # indicators: decimal places written (0 for counts)
+    hint: str = ""  # filters: EES filter_hint
+
+    def meta_row(self) -> tuple[str, ...]:
+        dp = "" if self.dp is None else str(self.dp)
+        return (self.name, self.col_type, self.label, "", "", dp, self.hint, "")
+
+
+# audiences.md "Release files": released file -> (source table, columns in the released order).
+OUTCOME_METRICS: tuple[Column, ...] = (
+    Column("as_of_date", FILTER, "Extract date of the snapshot (YYYY-MM-DD)",
+           hint="Filter by extract date"),
+    Column("window_name", FILTER, "Programme window", hint="Filter by programme window"),
+    Column("window_start", FILTER, "First day of the window (YYYY-MM-DD)"),
+    Column("window_end", FILTER, "Last day of the window (YYYY-MM-DD)"),
+    Column("segment", FILTER, "Segment of the case (all: every segment together)",
+           hint="Filter by segment"),
+    Column("metric", FILTER, "Outcome metric", hint="Filter by outcome metric"),
+    Column("numerator", INDICATOR, "Numerator: number counted (c: suppressed)", dp=0),
+    Column("denominator", INDICATOR, "Denominator: number counted (c: suppressed)", dp=0),
+    Column("rate", INDICATOR,
+           "Rate: numerator / denominator, a proportion from 0 to 1"
+           " (c: suppressed; z: denominator 0)", dp=DECIMAL_PLACES),
+)  # fmt: skip
+CASELOAD_MONTHLY: tuple[Column, ...] = (
+    Column("team_id", FILTER, "Team identifier", hint="Filter by team"),
+    Column("unit_name", FILTER, "Unit (or team) name (x: not available)"),
+    Column("segment", FILTER, "Segment of the team", hint="Filter by segment"),
+    Column("month_end", FILTER, "Last day of the month (YYYY-MM-DD)", hint="Filter by month"),
+    Column("open_children", INDICATOR,
+           "Number of children with an open involvement on the month end (c: suppressed)", dp=0),
+    Column("workers", INDICATOR,
+           "Number of workers with an open involvement on the month end", dp=0),
+    Column("fte", INDICATOR, "Full-time equivalent of those workers", dp=DECIMAL_PLACES),
+    Column("children_per_fte", INDICATOR,
+           "Children per full-time equivalent worker (c: suppressed; z: no FTE)",
+           dp=DECIMAL_PLACES),
+)  # fmt: skip
+
+RELEASED: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "outcome_metrics": ("marts.outcome_metrics_suppressed", OUTCOME_METRICS),
+    "caseload_monthly": ("marts.caseload_monthly", CASELOAD_MONTHLY),
+}
+
+
+def released_columns(name: str) -> list[str]:
+    """The header of ``<name>.csv``."""
+    return [c.name for c in RELEASED[name][1]]
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _date(value: Any) -> str:
+    if value is None:
+        return NOT_AVAILABLE
+    if isinstance(value, datetime):  # a timestamp at midnight from a pandas round trip
+        value = value.date()
+    if not isinstance(value, date):
+        raise ReleaseError(f"not a date: {value!r}")
+    return value.isoformat()
+
+
+def _text(value: Any) -> str:
+    return NOT_AVAILABLE if value is None else str(value)
+
+
+def _count(value: Any) -> str:
+    if value is None:
+        return NOT_AVAILABLE
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ReleaseError(f"not a count: {value!r}")
+    return str(int(value))
+
+
+def _decimal(value: Any) -> str:
+    """``value`` to DECIMAL_PLACES places, half up; ``low`` when that is 0 but ``value`` is not."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if not exact.is_finite() or exact < 0:
+        raise ReleaseError(f"not a non-negative number: {value!r}")
+    rounded = exact.quantize(Decimal(1).scaleb(-DECIMAL_PLACES), rounding=ROUND_HALF_UP)
+    if rounded == 0 and exact != 0:
+        return LOW
+    return format(rounded, "f")
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple]:
+    # On ``con`` itself, not a cursor: a cursor is another connection, blind to what the caller's
+    # open transaction holds. Nothing else runs on ``con`` while a file is written.
+    result = con.execute(sql)
+    while batch := result.fetchmany(BATCH):
+        yield from batch
+
+
+def _outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    source = RELEASED["outcome_metrics"][0]
+    sql = (
+        "select as_of_date, window_name, window_start, window_end, segment, metric,"
+        " numerator, denominator, rate, suppressed"
+        f" from {source}"
+        " order by window_start, window_end, window_name, segment, metric, as_of_date"
+    )
+    for row in _rows(con, sql):
+        as_of, window, start, end, segment, metric, n, d, rate, suppressed = row
+        key = f"{window} / {segment} / {metric}"
+        filters = [_date(as_of), _text(window), _date(start), _date(end), _text(segment)]
+        filters.append(_text(metric))
+        if suppressed is None:
+            raise ReleaseError(f"outcome_metrics {key}: suppressed is NULL")
+        if suppressed:
+            # Whatever the row holds, no figure of a suppressed cell is written: not even z, which
+            # would tell a denominator of 0.
+            yield filters + [CONFIDENTIAL] * 3
+            continue
+        if n is None or d is None:
+            raise ReleaseError(f"outcome_metrics {key}: unsuppressed row without its counts")
+        if n < 0 or n > d:
+            raise ReleaseError(f"outcome_metrics {key}: numerator {n} outside 0..{d}")
+        small = [v for v in (n, d, d - n) if 1 <= v <= threshold]
+        if small:
+            raise ReleaseError(
+                f"outcome_metrics {key}: unsuppressed row shows a small number"
+                f" ({n} / {d}; threshold {threshold})"
+            )
+        if d == 0:
+            shown_rate = NOT_APPLICABLE
+        elif rate is None:
+            raise ReleaseError(f"outcome_metrics {key}: rate NULL with denominator {d}")
+        else:
+            shown_rate = _decimal(rate)
+        yield filters + [_count(n), _count(d), shown_rate]
+
+
+def _caseload_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    source = RELEASED["caseload_monthly"][0]
+    sql = (
+        "select team_id, unit_name, segment, month_end, open_children, workers, fte,"
+        f" children_per_fte from {source} order by team_id, month_end, segment, unit_name"
+    )
+    for row in _rows(con, sql):
+        team, unit, segment, month_end, children, workers, fte, per_fte = row
+        out = [_text(team), _text(unit), _text(segment), _date(month_end)]
+        if children is None:
+            raise ReleaseError(f"caseload_monthly {team} {month_end}: open_children is NULL")
+        if 1 <= children <= threshold:
+            shown_children = shown_per_fte = CONFIDENTIAL
+        else:
+            shown_children = _count(children)
+            if per_fte is not None:
+                shown_per_fte = _decimal(per_fte)
+            elif fte is not None and fte == 0:
+                shown_per_fte = NOT_APPLICABLE
+            else:
+                shown_per_fte = NOT_AVAILABLE
+        shown_fte = NOT_AVAILABLE if fte is None else _decimal(fte)
+        yield out + [shown_children, _count(workers), shown_fte, shown_per_fte]
+
+
+ROWS: dict[str, Callable[[duckdb.DuckDBPyConnection, int], Iterator[list[str]]]] = {
+    "outcome_metrics": _outcome_rows,
+    "caseload_monthly": _caseload_rows,
+}
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _write_csv(f, header: list[str] | tuple[str, ...], rows) -> None:
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    f.flush()
+    os.fsync(f.fileno())  # complete on disk before the caller's rename makes it visible
+
+
+def write_release(con: duckdb.DuckDBPyConnection, folder: Path, threshold: int) -> list[Path]:
+    """Write the release files of the marts open on ``con`` into ``folder`` (empty, made by the
+    caller); return the paths written, each CSV followed by its ``.meta.csv``.
+
+    ``threshold`` is the suppression threshold (dbt's ``suppression_threshold``): caseload counts
+    from 1 to it are written ``c``, and an unsuppressed outcome row showing one raises
+    :class:`ReleaseError`. The caller sets the files' modes (0644) and swaps the folder in."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+        raise ValueError(f"not a suppression threshold: {threshold!r}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReleaseError(f"release folder {folder} does not exist")
+    written: list[Path] = []  # in order, including one being written
+    try:
+        for name, (_, columns) in RELEASED.items():
+            for path, header, rows in (
+                (folder / f"{name}.csv", released_columns(name), ROWS[name](con, threshold)),
+                (folder / f"{name}.meta.csv", META_HEADER, [c.meta_row() for c in columns]),
+            ):
+                # "x": never overwrite; the folder is the caller's fresh staging folder.
+                with open(path, "x", encoding="utf-8", newline="") as f:
+                    written.append(path)
+                    _write_csv(f, header, rows)
+    except BaseException:
+        # A bad row: leave no half-written release behind (the caller swaps nothing in).
+        for path in written:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return written

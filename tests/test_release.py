@@ -1,0 +1,349 @@
+"""The open-data release (docs/audiences.md "Release files"): symbols c and z, the caseload
+threshold, exact headers and metadata, a CSV that reads back as the table, no personal data."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from fiw.publish.database import NOT_PERSONAL, PERSONAL_COLUMN
+from fiw.publish.release import META_HEADER, ReleaseError, write_release
+
+THRESHOLD = 5
+AS_OF = date(2017, 11, 30)
+FI = ("family_insights", date(2015, 6, 1), date(2016, 10, 31))
+PM = ("previous_model", date(2014, 1, 1), date(2015, 5, 31))
+
+# audiences.md "Release files", word for word.
+OUTCOME_COLUMNS = [
+    "as_of_date", "window_name", "window_start", "window_end", "segment", "metric", "numerator",
+    "denominator", "rate",
+]  # fmt: skip
+CASELOAD_COLUMNS = [
+    "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
+    "children_per_fte",
+]  # fmt: skip
+
+# (window, segment, metric, numerator, denominator, rate, suppressed), in no particular order.
+OUTCOME_ROWS = [
+    (FI, "neglect", "closure_rate", None, None, None, True),  # suppressed (primary)
+    (FI, "all", "closure_rate", 22, 100, 0.22, False),
+    (FI, "abuse", "closure_rate", None, None, None, True),  # suppressed (complementary)
+    (PM, "all", "closure_rate", 0, 40, 0.0, False),  # 0 is not small
+    (PM, "all", "returned_home_rate", 0, 0, None, False),  # 0 / 0: rate not applicable
+    (PM, "neglect", "returned_home_rate", None, None, None, True),  # suppressed, maybe 0 / 0
+    (FI, "all", "re_referral_rate", 20, 30, 20 / 30, False),  # 0.6667
+    (FI, "all", "repeat_cp_plan_rate", 10, 320, 10 / 320, False),  # 0.03125: half up, 0.0313
+    (FI, "all", "cp_plan_2yr_plus_rate", 6, 200_000, 6 / 200_000, False),  # rounds to 0: low
+    (FI, "all", "closure_nfa_share", 100, 100, 1.0, False),
+]
+
+
+def caseload_rows(threshold: int) -> list[tuple]:
+    """(team_id, unit_name, month_end, open_children, workers, fte, children_per_fte): the
+    threshold's edges, a suppressed row with no FTE, a text that needs quoting, a NULL name."""
+    t = threshold
+    rows = [
+        ("T1", "Unit 1, North", date(2017, 9, 30), 0, 0, "0.0000", None),  # 0: published, z
+        ("T1", "Unit 1, North", date(2017, 10, 31), 1, 1, "1.0000", 1.0),  # 1: c
+        ("T1", "Unit 1, North", date(2017, 11, 30), t, 2, "1.5000", t / 1.5),  # threshold: c
+        ("T2", 'Équipe "deux"', date(2017, 10, 31), t + 1, 3, "2.5000", (t + 1) / 2.5),
+        ("T2", 'Équipe "deux"', date(2017, 11, 30), 12, 3, "2.5000", 4.8),
+        ("T3", None, date(2017, 11, 30), min(2, t), 1, "0.0000", None),  # c beats z
+        ("T3", None, date(2017, 10, 31), 40, 4, "3.0000", 40 / 3),
+    ]
+    return list(reversed(rows))
+
+
+def build(con, threshold: int = THRESHOLD) -> None:
+    con.execute("create schema if not exists marts")
+    con.execute(
+        "create or replace table marts.outcome_metrics_suppressed (window_name varchar,"
+        " window_start date, window_end date, segment varchar, metric varchar, numerator bigint,"
+        " denominator bigint, rate double, suppressed boolean, as_of_date date)"
+    )
+    for (window, start, end), segment, metric, n, d, rate, suppressed in OUTCOME_ROWS:
+        con.execute(
+            "insert into marts.outcome_metrics_suppressed values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [window, start, end, segment, metric, n, d, rate, suppressed, AS_OF],
+        )
+    # As dbt builds it, plus a column the release must never carry.
+    con.execute(
+        "create or replace table marts.caseload_monthly (team_id varchar, unit_name varchar,"
+        " segment varchar, month_end date, open_children bigint, workers bigint,"
+        " fte decimal(12, 4), children_per_fte double, child_key varchar)"
+    )
+    for team, unit, month_end, children, workers, fte, per_fte in caseload_rows(threshold):
+        con.execute(
+            "insert into marts.caseload_monthly values (?, ?, 'neglect', ?, ?, ?, ?, ?, 'ab12')",
+            [team, unit, month_end, children, workers, Decimal(fte), per_fte],
+        )
+
+
+@pytest.fixture
+def con():
+    with duckdb.connect() as c:
+        build(c)
+        yield c
+
+
+@pytest.fixture
+def release(con, tmp_path: Path) -> Path:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    write_release(con, folder, THRESHOLD)
+    return folder
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def by_key(rows: list[dict[str, str]], *key: str) -> dict[tuple[str, ...], dict[str, str]]:
+    out = {tuple(r[k] for k in key): r for r in rows}
+    assert len(out) == len(rows)
+    return out
+
+
+def four_places(value) -> str:
+    return str(Decimal(repr(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_writes_four_files_and_returns_them(con, tmp_path: Path) -> None:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    written = write_release(con, folder, THRESHOLD)
+    assert [p.name for p in written] == [
+        "outcome_metrics.csv",
+        "outcome_metrics.meta.csv",
+        "caseload_monthly.csv",
+        "caseload_monthly.meta.csv",
+    ]
+    assert all(p.parent == folder for p in written)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written)
+
+
+def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    again.mkdir()
+    write_release(con, again, THRESHOLD)
+    for name, header in (
+        ("outcome_metrics.csv", OUTCOME_COLUMNS),
+        ("caseload_monthly.csv", CASELOAD_COLUMNS),
+        ("outcome_metrics.meta.csv", list(META_HEADER)),
+        ("caseload_monthly.meta.csv", list(META_HEADER)),
+    ):
+        data = (release / name).read_bytes()
+        assert not data.startswith(b"\xef\xbb\xbf"), name  # no byte-order mark
+        assert b"\r" not in data and data.endswith(b"\n"), name
+        assert data.decode("utf-8").split("\n", 1)[0] == ",".join(header), name
+        assert (again / name).read_bytes() == data, name  # same marts, same bytes
+    assert META_HEADER == (
+        "col_name", "col_type", "label", "indicator_grouping", "indicator_unit", "indicator_dp",
+        "filter_hint", "filter_grouping_column",
+    )  # fmt: skip
+
+
+def test_only_aggregate_columns_no_personal_data(release: Path) -> None:
+    for name, header in (
+        ("outcome_metrics.csv", OUTCOME_COLUMNS),
+        ("caseload_monthly.csv", CASELOAD_COLUMNS),
+    ):
+        with open(release / name, encoding="utf-8", newline="") as f:
+            got = next(csv.reader(f))
+        assert got == header  # child_key, in the source table, is not released
+        assert [c for c in got if PERSONAL_COLUMN.search(c) and c not in NOT_PERSONAL] == []
+    assert "ab12" not in (release / "caseload_monthly.csv").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- outcome metrics
+
+
+def test_outcome_symbols(release: Path) -> None:
+    rows = by_key(read(release / "outcome_metrics.csv"), "window_name", "segment", "metric")
+    cells = {k: (r["numerator"], r["denominator"], r["rate"]) for k, r in rows.items()}
+    assert cells[("family_insights", "neglect", "closure_rate")] == ("c", "c", "c")
+    assert cells[("family_insights", "abuse", "closure_rate")] == ("c", "c", "c")
+    assert cells[("previous_model", "neglect", "returned_home_rate")] == ("c", "c", "c")
+    assert cells[("family_insights", "all", "closure_rate")] == ("22", "100", "0.2200")
+    assert cells[("previous_model", "all", "closure_rate")] == ("0", "40", "0.0000")
+    assert cells[("previous_model", "all", "returned_home_rate")] == ("0", "0", "z")
+    assert cells[("family_insights", "all", "re_referral_rate")] == ("20", "30", "0.6667")
+    assert cells[("family_insights", "all", "repeat_cp_plan_rate")] == ("10", "320", "0.0313")
+    assert cells[("family_insights", "all", "cp_plan_2yr_plus_rate")] == ("6", "200000", "low")
+    assert cells[("family_insights", "all", "closure_nfa_share")] == ("100", "100", "1.0000")
+    for r in rows.values():
+        assert r["as_of_date"] == "2017-11-30"
+        assert (r["window_start"], r["window_end"]) in {
+            ("2015-06-01", "2016-10-31"),
+            ("2014-01-01", "2015-05-31"),
+        }
+
+
+def test_outcome_round_trip_and_order(con, release: Path) -> None:
+    got = read(release / "outcome_metrics.csv")
+    table = con.execute(
+        "select as_of_date, window_name, window_start, window_end, segment, metric, numerator,"
+        " denominator, rate, suppressed from marts.outcome_metrics_suppressed"
+        " order by window_start, window_end, window_name, segment, metric"
+    ).fetchall()
+    assert len(got) == len(table) == len(OUTCOME_ROWS)
+    for row, (as_of, window, start, end, segment, metric, n, d, rate, suppressed) in zip(
+        got, table, strict=True
+    ):
+        assert list(row) == OUTCOME_COLUMNS
+        assert (row["as_of_date"], row["window_name"], row["window_start"], row["window_end"]) == (
+            as_of.isoformat(),
+            window,
+            start.isoformat(),
+            end.isoformat(),
+        )
+        assert (row["segment"], row["metric"]) == (segment, metric)
+        if suppressed:
+            assert (row["numerator"], row["denominator"], row["rate"]) == ("c", "c", "c")
+            continue
+        assert (int(row["numerator"]), int(row["denominator"])) == (n, d)
+        if d == 0:
+            assert row["rate"] == "z"
+        elif row["rate"] == "low":
+            assert 0 < rate < 0.00005
+        else:
+            assert row["rate"] == four_places(rate)
+            assert abs(Decimal(row["rate"]) - Decimal(repr(rate))) <= Decimal("0.00005")
+
+
+def test_outcome_refuses_an_unsuppressed_small_number(con, tmp_path: Path) -> None:
+    for n, d in ((3, 100), (6, 9), (6, 2)):  # a small numerator, a small d - n, n > d
+        con.execute(
+            "update marts.outcome_metrics_suppressed set numerator = ?, denominator = ?,"
+            " rate = ? where window_name = 'family_insights' and segment = 'all'"
+            " and metric = 'closure_rate'",
+            [n, d, n / d],
+        )
+        folder = tmp_path / f"release-{n}-{d}"
+        folder.mkdir()
+        with pytest.raises(ReleaseError, match="closure_rate"):
+            write_release(con, folder, THRESHOLD)
+        assert list(folder.iterdir()) == []  # nothing half-written
+
+
+# --------------------------------------------------------------------------- caseloads
+
+
+@pytest.mark.parametrize("threshold", [1, 5, 10])
+def test_caseload_threshold_edges(tmp_path: Path, threshold: int) -> None:
+    with duckdb.connect() as c:
+        build(c, threshold)
+        c.execute("delete from marts.outcome_metrics_suppressed")  # its counts fit threshold 5
+        write_release(c, tmp_path, threshold)
+    assert (tmp_path / "outcome_metrics.csv").read_text() == ",".join(OUTCOME_COLUMNS) + "\n"
+    rows = by_key(read(tmp_path / "caseload_monthly.csv"), "team_id", "month_end")
+    cells = {k: (r["open_children"], r["children_per_fte"]) for k, r in rows.items()}
+    assert cells[("T1", "2017-09-30")] == ("0", "z")  # zero is not small; no FTE
+    assert cells[("T1", "2017-10-31")] == ("c", "c")  # 1
+    assert cells[("T1", "2017-11-30")] == ("c", "c")  # the threshold
+    assert cells[("T2", "2017-10-31")] == (
+        str(threshold + 1),
+        four_places((threshold + 1) / 2.5),
+    )  # threshold + 1
+    assert cells[("T3", "2017-11-30")] == ("c", "c")  # suppressed with no FTE: c, not z
+    for r in rows.values():
+        assert (r["open_children"] == "c") == (r["children_per_fte"] == "c")
+        # workers and fte count professionals: always published
+        assert r["workers"].isdigit()
+        assert Decimal(r["fte"]) >= 0
+
+
+def test_caseload_round_trip_and_order(con, release: Path) -> None:
+    got = read(release / "caseload_monthly.csv")
+    table = con.execute(
+        "select team_id, unit_name, segment, month_end, open_children, workers, fte,"
+        " children_per_fte from marts.caseload_monthly order by team_id, month_end"
+    ).fetchall()
+    assert len(got) == len(table)
+    for row, (team, unit, segment, month_end, children, workers, fte, per_fte) in zip(
+        got, table, strict=True
+    ):
+        assert list(row) == CASELOAD_COLUMNS
+        assert (row["team_id"], row["segment"], row["month_end"]) == (
+            team,
+            segment,
+            month_end.isoformat(),
+        )
+        assert row["unit_name"] == ("x" if unit is None else unit)  # quoting survives
+        assert int(row["workers"]) == workers
+        assert Decimal(row["fte"]) == fte and row["fte"] == f"{fte:.4f}"
+        if 1 <= children <= THRESHOLD:
+            assert (row["open_children"], row["children_per_fte"]) == ("c", "c")
+            continue
+        assert int(row["open_children"]) == children
+        if per_fte is None:
+            assert fte == 0 and row["children_per_fte"] == "z"
+        else:
+            assert row["children_per_fte"] == four_places(per_fte)
+            # published figures agree with each other: children_per_fte * fte = open_children
+            assert abs(float(row["children_per_fte"]) * float(fte) - children) < 0.001
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@pytest.mark.parametrize(
+    ("name", "columns", "indicators"),
+    [
+        ("outcome_metrics", OUTCOME_COLUMNS, {"numerator", "denominator", "rate"}),
+        (
+            "caseload_monthly",
+            CASELOAD_COLUMNS,
+            {"open_children", "workers", "fte", "children_per_fte"},
+        ),
+    ],
+)
+def test_meta_lists_every_column_once(
+    release: Path, name: str, columns: list[str], indicators: set[str]
+) -> None:
+    meta = read(release / f"{name}.meta.csv")
+    with open(release / f"{name}.csv", encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f))
+    assert [m["col_name"] for m in meta] == header == columns  # each exactly once, in order
+    for m in meta:
+        assert list(m) == list(META_HEADER)
+        assert m["col_type"] in {"Filter", "Indicator"}
+        assert (m["col_type"] == "Indicator") == (m["col_name"] in indicators)
+        assert m["label"].strip()
+        assert m["indicator_unit"] in {"", "£", "£m", "%", "pp"}  # EES's units
+        assert m["filter_grouping_column"] == ""
+        if m["col_type"] == "Indicator":
+            assert m["indicator_dp"].isdigit() and m["filter_hint"] == ""
+        else:
+            assert m["indicator_dp"] == ""
+    dp = {m["col_name"]: m["indicator_dp"] for m in meta}
+    for column in indicators:  # indicator_dp says how many places the file holds
+        places = {
+            len(v.split(".")[1]) if "." in v else 0
+            for v in (r[column] for r in read(release / f"{name}.csv"))
+            if v not in {"c", "z", "x", "low"}
+        }
+        assert places <= {int(dp[column])}, column
+
+
+# --------------------------------------------------------------------------- misuse
+
+
+def test_never_overwrites_and_rejects_bad_thresholds(con, tmp_path: Path) -> None:
+    (tmp_path / "outcome_metrics.csv").write_text("keep\n")
+    with pytest.raises(FileExistsError):
+        write_release(con, tmp_path, THRESHOLD)
+    assert (tmp_path / "outcome_metrics.csv").read_text() == "keep\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["outcome_metrics.csv"]
+    for bad in (-1, True, 5.0, "5"):
+        with pytest.raises(ValueError):
+            write_release(con, tmp_path, bad)  # type: ignore[arg-type]
