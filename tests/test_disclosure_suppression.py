@@ -338,7 +338,7 @@ def random_table(rng: random.Random) -> list[Cell]:
     return cells
 
 
-SEEDS = list(range(300))
+SEEDS = list(range(120))  # ~1 min with the audit; 300 seeds passed when written
 
 
 @pytest.mark.slow  # about a minute: the audit solves a few thousand small linear programs
