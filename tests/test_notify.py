@@ -1,7 +1,9 @@
 """Alerts (docs/interface.md, "Alerts"): what is sent, once, to a real SMTP server and a real HTTP
 endpoint on 127.0.0.1, and never a personal value.
 
-The module's functions run against a small warehouse built here (fast).
+The module's functions run against a small warehouse built here (fast); the sensors are invoked
+directly; one end-to-end ``fiw run`` (slow) refuses a snapshot and checks the one message that
+arrives, with an unreachable endpoint beside it that does not fail the run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import email
 import email.policy
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -546,3 +549,147 @@ def test_a_url_with_a_password_is_never_logged_in_full(tmp_path, caplog):
     assert delivery.delivered == 0 and len(delivery.undelivered) == 1
     assert "s3cret-pw" not in caplog.text
     assert "s3cret-pw" not in delivery.undelivered[0]
+
+
+# --------------------------------------------------------------------------- the sensors
+
+
+def test_the_daemon_sensors_send_once_each(tmp_path, webhook, instance, monkeypatch):
+    """Invoked as the daemon does: ``run_failure_alerts`` for a failed run it launched,
+    ``interrupted_runs_sensor`` for a run whose process died, ``stale_publication_alerts`` for
+    staleness; each sends once, however often it looks."""
+    from dagster import (
+        DagsterEventType,
+        DagsterRunStatus,
+        build_run_status_sensor_context,
+        build_sensor_context,
+        job,
+        op,
+    )
+    from fiw.defs.automation import (
+        interrupted_runs_sensor,
+        run_failure_alerts,
+        stale_publication_alerts,
+    )
+    from fiw.resources import WarehouseResource
+    from fiw.run.recovery import PID_TAG
+
+    monkeypatch.setenv("FIW_ALERT_URLS", webhook.url)
+    settings = settings_for(tmp_path, webhook.url)
+    resources = {"warehouse": WarehouseResource(home=str(settings.home), exports=settings.exports)}
+
+    # 1. A run the sensor launched fails in its dbt step.
+    run_id = _failed_run(instance, KeyError("P77"), {"dagster/sensor_name": "new_snapshot_sensor"})
+    (failure,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_alerts",
+        dagster_event=failure.dagster_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run_id),
+        resources=resources,
+    ).for_run_failure()
+    run_failure_alerts(context)
+    run_failure_alerts(context)
+    (post,) = webhook.wait(1)
+    assert post.title == "fiw: nightly run failed (step dbt)"
+    assert "step dbt failed (KeyError)" in post.body and "P77" not in post.body
+
+    # 2. A run whose process died: the interrupted-runs sensor marks it failed and alerts it;
+    # the failure sensor, seeing the same failure, does not send it again.
+    @op
+    def noop():
+        pass
+
+    @job(name="nightly")
+    def nightly():
+        noop()
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = instance.create_run_for_job(
+        nightly,
+        status=DagsterRunStatus.STARTED,
+        tags={PID_TAG: f"{socket.gethostname()}:{gone.pid}"},
+    )
+    interrupted_runs_sensor(build_sensor_context(instance=instance, resources=resources))
+    (died,) = instance.all_logs(dead.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    run_failure_alerts(
+        build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_event=died.dagster_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(dead.run_id),
+            resources=resources,
+        ).for_run_failure()
+    )
+    assert [m.title for m in webhook.wait(2)] == [
+        "fiw: nightly run failed (step dbt)",
+        "fiw: nightly run failed",
+    ]
+    assert "its process died (killed, out of memory or power loss)" in webhook.messages[1].body
+
+    # 3. Nothing published for a month: alerted on the first look only.
+    with connect(settings) as con:
+        add_snapshot(con, "S1", DAY3, "published", published_at=datetime(2017, 11, 29))
+    skips = [
+        stale_publication_alerts(build_sensor_context(instance=instance, resources=resources))
+        for _ in range(2)
+    ]
+    assert skips[0].skip_message.endswith(": alerted")
+    assert skips[1].skip_message.endswith(": already alerted")
+    assert [m.title.startswith("fiw: no new publication") for m in webhook.wait(3)] == [
+        False,
+        False,
+        True,
+    ]
+    time.sleep(0.3)
+    assert len(webhook.messages) == 3
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_fiw_run_refusing_a_snapshot_sends_one_message(tmp_path, tmp_path_factory, smtp,
+                                                        closed_url):  # fmt: skip
+    """Through a real ``fiw run``: a snapshot with a Windows-1252 name is rejected; the mail
+    server gets one message naming it, and the endpoint nothing listens on is logged in the run's
+    log and does not change the exit code (2: refused)."""
+    from tests.fixtures import pipeline as p
+
+    src = p.source(tmp_path_factory)
+    exports, home = tmp_path / "exports", tmp_path / "home"
+    exports.mkdir()
+    folder = p.add_snapshot(src, exports, p.DAY2)
+    person = folder / "ssd_person.csv"
+    lines = person.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = lines[4].split(",")
+    forename = fields[1]
+    fields[1] = "Zoë"
+    lines[4] = ",".join(fields)
+    person.write_bytes(b"".join(line.encode("cp1252") for line in lines))
+
+    result = p.run(exports, home, FIW_ALERT_URLS=f"{closed_url},{smtp.url}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    (mail,) = smtp.wait(1)
+    assert mail.title == "fiw: snapshot 2017-11-30 refused (rejected)"
+    lines = mail.body.strip().splitlines()
+    assert lines[:3] == [
+        "Snapshot 2017-11-30 was refused (rejected): it will never be published.",
+        "Published now: nothing yet.",
+        "Reason: rejected whole, nothing loaded: ssd_person.csv: line 5, column pers_forename:"
+        " not valid UTF-8",
+    ]
+    (log_file,) = (home / "logs").glob("run-*.log")
+    (run_id,) = p.query(home / "warehouse.duckdb", "select run_id from audit.alerts")[0]
+    assert lines[3:] == [
+        "Where to look:",
+        f"- fiw status --home {home}",
+        f"- the run log: {log_file}",
+        f"- Dagster run {run_id} (the Runs list of the Dagster UI), started by fiw run",
+    ]
+    assert not re.search(rf"\b{re.escape(forename)}\b", mail.title + mail.body), forename
+    assert_no_personal_value(mail.title, mail.body)
+    assert "could not be delivered to json://" in log_file.read_text()
+    time.sleep(0.5)
+    assert len(smtp.messages) == 1  # no run-failure alert for a refusal, nothing stale
