@@ -15,6 +15,7 @@ import duckdb
 # Statuses a snapshot can hold (see docs/design.md).
 REJECTED = "rejected"
 FAILED_QUARANTINE = "failed_quarantine"
+FAILED_VOLUME = "failed_volume"
 DUPLICATE = "duplicate"
 LOADED = "loaded"
 FAILED_VALIDATION = "failed_validation"
@@ -22,7 +23,9 @@ VALIDATED = "validated"
 PUBLISHED = "published"
 SUPERSEDED = "superseded"
 
-REFUSED = (REJECTED, FAILED_QUARANTINE, FAILED_VALIDATION)
+REFUSED = (REJECTED, FAILED_QUARANTINE, FAILED_VOLUME, FAILED_VALIDATION)
+# Loaded and not refused: what the volume rule compares a new snapshot with (extract/volume.py).
+ACCEPTED = (LOADED, VALIDATED, PUBLISHED, SUPERSEDED)
 
 
 @dataclass(frozen=True)
