@@ -13,6 +13,8 @@ from fiw.defs.automation import (
     new_snapshot_sensor,
     nightly_job,
     nightly_schedule,
+    run_failure_alerts,
+    stale_publication_alerts,
 )
 from fiw.defs.extract_assets import raw_snapshots
 from fiw.defs.publish_assets import published_database
@@ -24,7 +26,12 @@ defs = Definitions(
     assets=[raw_snapshots, dbt_models, validated_snapshot, published_database],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
-    sensors=[new_snapshot_sensor, interrupted_runs_sensor],
+    sensors=[
+        new_snapshot_sensor,
+        interrupted_runs_sensor,
+        run_failure_alerts,
+        stale_publication_alerts,
+    ],
     executor=in_process_executor,  # ad-hoc runs from the UI hold the run guard the same way
     resources=build_resources(),
 )

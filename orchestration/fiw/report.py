@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 from rich.console import Console
 from rich.markup import escape
@@ -9,7 +11,7 @@ from rich.table import Table
 
 from fiw.run.launcher import RunOutcome
 from fiw.settings import Settings
-from fiw.snapshots import REFUSED
+from fiw.snapshots import REFUSED, as_utc, last_published_at, stale_since, utc_now
 from fiw.warehouse import connect
 
 STATUS_STYLE = {"published": "green", "validated": "green", "loaded": "cyan"}
@@ -125,12 +127,18 @@ def print_status(console: Console, settings: Settings) -> int:
         con = duckdb.connect(str(settings.published_path), read_only=True)
         schema = "main"
     try:
-        return _print_status(console, con, schema)
+        return _print_status(console, con, schema, stale_hours=settings.stale_hours)
     finally:
         con.close()
 
 
-def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str) -> int:
+def _print_status(
+    console: Console,
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    stale_hours: float = 36.0,
+    now: datetime | None = None,
+) -> int:
     rows = con.execute(
         "select snapshot_date, status, rows_loaded, rows_quarantined, reason "
         f"from {schema}.snapshots order by snapshot_date desc, loaded_at desc limit 30"
@@ -138,6 +146,21 @@ def _print_status(console: Console, con: duckdb.DuckDBPyConnection, schema: str)
     console.print(_snapshot_table("Snapshots (newest first)", rows))
     pub = [r for r in rows if r[1] == "published"]
     console.print(f"Last publication: snapshot {pub[0][0]}" if pub else "Nothing published yet.")
+    # Publication times are in the audit log only (published.duckdb has none): while a run holds
+    # the warehouse, staleness is not shown.
+    now = utc_now() if now is None else as_utc(now)
+    since = stale_since(con, stale_hours, now) if schema == "audit" else None
+    if since is not None:
+        what = (
+            "nothing published since"
+            if last_published_at(con)
+            else "nothing published yet; first snapshot recorded"
+        )
+        hours = (now - since).total_seconds() / 3600
+        console.print(
+            f"[red]Data is stale: {what} {since:%Y-%m-%d %H:%M} UTC, {hours:.0f} hours ago "
+            f"(FIW_STALE_HOURS={stale_hours:g})[/red]"
+        )
     skipped = skipped_folders_table(con) if schema == "audit" else None
     if skipped is not None:
         console.print(skipped)

@@ -1,6 +1,8 @@
 """When the nightly job runs, whoever launches it: at 02:00 London time, as soon as a new snapshot
 lands, and again while a loaded snapshot newer than the publication waits (the loop over
-snapshots); plus the sensor that fails runs whose process died, so the run queue moves on.
+snapshots); plus the sensor that fails runs whose process died, so the run queue moves on, and
+the alerts only the daemon can send (``FIW_ALERT_URLS``, fiw.notify): a failed run it launched,
+and a publication gone stale.
 
 The job runs its steps in one process (``in_process_executor``): its run guard (``fiw.run.guard``)
 holds the run lock from the first step to the last, and a run costs one start-up, not four.
@@ -18,6 +20,7 @@ from dagster import (
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     RunsFilter,
     ScheduleDefinition,
@@ -25,16 +28,19 @@ from dagster import (
     SkipReason,
     define_asset_job,
     in_process_executor,
+    run_failure_sensor,
     sensor,
 )
 
-from fiw import snapshots
+from fiw import notify, snapshots
 from fiw.extract.discover import find_snapshot_folders
 from fiw.resources import WarehouseResource
 from fiw.run.recovery import JOB_NAME, fail_dead_runs
 
 # Seconds between two looks at the exports folder (the daemon's tick); tests set it low.
 SENSOR_SECONDS = int(os.environ.get("FIW_SENSOR_SECONDS", "60"))
+# Seconds between two looks at the age of the publication (FIW_STALE_HOURS counts in hours).
+STALE_SENSOR_SECONDS = 600
 ACTIVE = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -124,8 +130,39 @@ def new_snapshot_sensor(context: SensorEvaluationContext, warehouse: WarehouseRe
     description="Fails nightly runs whose process died (SIGKILL, out of memory, power loss), so "
     "the run queue moves on; the next run repairs the rest.",
 )
-def interrupted_runs_sensor(context: SensorEvaluationContext):
-    notes = fail_dead_runs(context.instance)
+def interrupted_runs_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    notes = fail_dead_runs(
+        context.instance,
+        # Its alert, once, whoever notices first (a `fiw run` killed is not the failure sensor's).
+        on_failed=lambda run_id: notify.alert_run_failure(
+            warehouse.settings, context.instance, run_id, context.log
+        ),
+    )
     for note in notes:
         context.log.warning(note)
     return SkipReason("; ".join(notes) if notes else "no interrupted run")
+
+
+@run_failure_sensor(
+    name="run_failure_alerts",
+    monitored_jobs=[nightly_job],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Alerts (FIW_ALERT_URLS) when a nightly run the daemon launched fails: a step "
+    "error, a run that could not start or whose process died; not a refused snapshot, which its "
+    "step alerts. `fiw run` alerts its own runs; the run's fiw/alerted tag says it was sent.",
+)
+def run_failure_alerts(context: RunFailureSensorContext, warehouse: WarehouseResource):
+    notify.alert_run_failure(
+        warehouse.settings, context.instance, context.dagster_run.run_id, context.log
+    )
+
+
+@sensor(
+    minimum_interval_seconds=STALE_SENSOR_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Alerts (FIW_ALERT_URLS) once when no snapshot has been published for more than "
+    "FIW_STALE_HOURS, and once again each time a new publication goes stale.",
+)
+def stale_publication_alerts(context: SensorEvaluationContext, warehouse: WarehouseResource):
+    return SkipReason(notify.alert_if_stale(warehouse.settings, context.log))

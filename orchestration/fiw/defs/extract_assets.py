@@ -4,7 +4,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from fiw import snapshots
 from fiw.contract import OBJECTS
-from fiw.defs.refusals import record_refusal, refused_failure
+from fiw.defs.refusals import alert_refusals, record_refusal, refused_failure
 from fiw.extract import load_new_snapshots
 from fiw.metering import peak_rss_metadata
 from fiw.resources import WarehouseResource
@@ -40,6 +40,7 @@ def raw_snapshots(
     context.log.info(report.summary())
     for refused in report.refused:
         record_refusal(context, f"snapshot {refused.name} {refused.status}: {refused.reason}")
+    alert_refusals(context, settings, [refused.snapshot_id for refused in report.refused])
     loaded = report.newly_loaded
     for key in RAW_KEYS:
         counts = [o.objects[key.path[-1]] for o in loaded if key.path[-1] in o.objects]

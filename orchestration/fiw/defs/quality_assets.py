@@ -15,8 +15,8 @@ from dagster import (
     asset,
 )
 
-from fiw import snapshots
-from fiw.defs.refusals import record_refusal, refused_failure
+from fiw import notify, snapshots
+from fiw.defs.refusals import alert_refusals, record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
 from fiw.quality import suite_names
 from fiw.resources import WarehouseResource
@@ -56,8 +56,13 @@ def validated_snapshot(
                 context,
                 f"snapshot {candidate.snapshot_date} {snapshots.FAILED_VALIDATION}: {reason}",
             )
+            alert_refusals(context, settings, [candidate.snapshot_id], con)
         else:
             snapshots.set_status(con, candidate.snapshot_id, snapshots.VALIDATED)
+        # Warning-severity checks failing for the first time (this run's GX and dbt results).
+        notify.alert_new_warnings(
+            settings, con, candidate.snapshot_id, notify.RunRef.of(context.run), context.log
+        )
     context.log.info(report.summary())
     if not report.blocking_failures:
         yield MaterializeResult(

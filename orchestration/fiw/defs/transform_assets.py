@@ -27,7 +27,7 @@ from dagster_dbt import (
 
 from fiw import snapshots
 from fiw.dbt_results import record_dbt_results
-from fiw.defs.refusals import record_refusal, refused_failure
+from fiw.defs.refusals import alert_refusals, record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
 from fiw.publish.catalog import prebuild as prebuild_catalog
 from fiw.resources import WarehouseResource, dbt_project
@@ -132,6 +132,7 @@ def dbt_models(
     if outcome.failed_tests:
         status = snapshots.FAILED_VALIDATION
         record_refusal(context, f"snapshot {candidate.snapshot_date} {status}: {outcome.summary()}")
+        alert_refusals(context, settings, [candidate.snapshot_id])
         raise refused_failure(context)
     if outcome.errors:
         raise Failure(description=outcome.summary(), allow_retries=True)

@@ -25,11 +25,12 @@ from fiw.extract.report import (
     ObjectCounts,
     SnapshotOutcome,
 )
-from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, LOADED, REJECTED
+from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, FAILED_VOLUME, LOADED, REJECTED
 
 __all__ = [
     "DUPLICATE",
     "FAILED_QUARANTINE",
+    "FAILED_VOLUME",
     "INCOMPLETE",
     "LOADED",
     "NOT_A_SNAPSHOT",

@@ -15,9 +15,15 @@ each snapshot found at the source, oldest first:
    load nothing;
 3. read every object into temp tables; a file-level breach records ``rejected``, loads nothing;
 4. apply the row rules in ``contract.LOAD_ORDER`` (references see accepted rows only);
-5. in one transaction write raw rows (quarantined ones flagged), ``audit.quarantine``,
-   ``audit.snapshot_objects`` and ``audit.snapshots`` (``loaded``, or ``failed_quarantine`` when an
-   object's quarantined share exceeds ``settings.quarantine_threshold``).
+5. compare each object's rows with the last accepted snapshot (``volume``: an object that lost
+   more than ``settings.volume_drop`` of its rows, or every row, fails the volume rule);
+6. in one transaction write raw rows (quarantined ones flagged), ``audit.quarantine``,
+   ``audit.snapshot_objects`` and ``audit.snapshots``: ``failed_volume`` when the volume rule
+   failed (its reasons first, then any quarantine ones: a header-only ``ssd_person`` also leaves
+   every reference to it dangling, and the cause is the missing rows), else ``failed_quarantine``
+   when an object's quarantined share exceeds ``settings.quarantine_threshold``, else ``loaded``.
+   A refused snapshot's rows are still written to raw (nothing that arrives is lost); it is never
+   published, and never the reference of the volume rule.
 """
 
 from __future__ import annotations
@@ -29,12 +35,12 @@ from pathlib import Path
 import duckdb
 
 from fiw.contract import LOAD_ORDER, OBJECTS
-from fiw.extract import csv_source, database_source, discover, rules
+from fiw.extract import csv_source, database_source, discover, rules, volume
 from fiw.extract.report import LoadReport, ObjectCounts, SnapshotOutcome, SnapshotRejected
 from fiw.extract.staged import StagedObject, first_row
 from fiw.faults import pause_point
 from fiw.settings import Settings
-from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, LOADED, REJECTED
+from fiw.snapshots import DUPLICATE, FAILED_QUARANTINE, FAILED_VOLUME, LOADED, REJECTED
 from fiw.warehouse import connect
 
 STAGE_PREFIX = "_fiw_stage_"
@@ -314,8 +320,9 @@ def _write_snapshot(
             for c in counts.values()
             if c.share_quarantined > settings.quarantine_threshold
         ]
-        status = FAILED_QUARANTINE if over else LOADED
-        reason = "; ".join(over) if over else None
+        dropped = volume.problems(con, when, counts, settings.volume_drop)
+        status = FAILED_VOLUME if dropped else FAILED_QUARANTINE if over else LOADED
+        reason = "; ".join(dropped + over) or None
         con.begin()
         try:
             for obj_name in LOAD_ORDER:

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 from datetime import date
 
 # Statuses written to audit.snapshots by the extract step (docs/design.md).
-from fiw.snapshots import FAILED_QUARANTINE, LOADED, REJECTED
+from fiw.snapshots import FAILED_QUARANTINE, FAILED_VOLUME, LOADED, REJECTED
 
 # Outcomes of folders that are not (yet) snapshots: never in audit.snapshots, listed (as of the
 # latest load) in audit.skipped_folders.
 INCOMPLETE = "incomplete"  # no _SUCCESS marker while the exporter writes them
 NOT_A_SNAPSHOT = "not_a_snapshot"  # folder name is not a YYYY-MM-DD date
 
-REFUSED = (REJECTED, FAILED_QUARANTINE)  # what the extract step itself refuses
+REFUSED = (REJECTED, FAILED_QUARANTINE, FAILED_VOLUME)  # what the extract step itself refuses
+WRITTEN = (LOADED, FAILED_QUARANTINE, FAILED_VOLUME)  # statuses whose rows went to raw
 
 
 class SnapshotRejected(Exception):
@@ -67,7 +68,7 @@ class SnapshotOutcome:
 
     @property
     def newly_loaded(self) -> bool:
-        return not self.already_known and self.status in (LOADED, FAILED_QUARANTINE)
+        return not self.already_known and self.status in WRITTEN
 
     def describe(self) -> str:
         what = f"snapshot {self.name}"
@@ -85,12 +86,14 @@ class LoadReport:
 
     @property
     def newly_loaded(self) -> list[SnapshotOutcome]:
-        """Snapshots written to raw by this run (``loaded`` or ``failed_quarantine``)."""
+        """Snapshots written to raw by this run (``loaded``, ``failed_quarantine`` or
+        ``failed_volume``)."""
         return [o for o in self.outcomes if o.newly_loaded]
 
     @property
     def refused(self) -> list[SnapshotOutcome]:
-        """Snapshots this run refused: rejected whole, or over the quarantine threshold."""
+        """Snapshots this run refused: rejected whole, over the quarantine threshold, or
+        failing the volume rule."""
         return [o for o in self.outcomes if not o.already_known and o.status in REFUSED]
 
     @property

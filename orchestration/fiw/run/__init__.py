@@ -11,6 +11,10 @@ fails runs whose process died, so that the queue moves on (``defs/automation.py`
 # Tags and prefixes the launcher, the guard and the progress display share.
 LAUNCHED_BY_TAG = "fiw/launched_by"
 LAUNCHED_BY_CLI = {LAUNCHED_BY_TAG: "fiw run"}
+LOG_FILE_TAG = "fiw/log_file"  # a run `fiw run` launched: the log file its output goes to
+# Metadata of the Failure that refuses a snapshot (defs/refusals.py): a run that fails only for
+# that is a refusal, alerted as one, not a failed run (fiw.notify).
+REFUSAL_MARK = "fiw_refusal"
 RECOVERED = "Recovered: "
 WAITING = "Waiting: "
 SHOWN = (RECOVERED, WAITING)  # guard messages the progress display prints as they come

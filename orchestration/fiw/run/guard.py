@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from dagster import ConfigurableResource, InitResourceContext
 
+from fiw.notify import alert_run_failure
 from fiw.run import LAUNCHED_BY_CLI, LAUNCHED_BY_TAG, RECOVERED, WAITING
 from fiw.run.lock import run_lock
 from fiw.run.recovery import pid_tag, recover_interrupted, wait_for_warehouse
@@ -46,6 +47,14 @@ class RunGuard(ConfigurableResource):
         wait = 0.0 if from_cli else DAEMON_LOCK_WAIT_SECONDS
         with run_lock(settings, f"Dagster run {run.run_id}", wait_seconds=wait):
             wait_for_warehouse(settings, notify=lambda text: context.log.warning(WAITING + text))
-            for note in recover_interrupted(settings, context.instance, run.run_id):
+            for note in recover_interrupted(
+                settings,
+                context.instance,
+                run.run_id,
+                # A dead run this run marks failed gets its alert (once, whoever marks it).
+                on_failed=lambda run_id: alert_run_failure(
+                    settings, context.instance, run_id, context.log
+                ),
+            ):
                 context.log.warning(RECOVERED + note)
             yield self

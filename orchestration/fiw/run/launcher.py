@@ -10,7 +10,9 @@ in the same Runs list. The job's own guard takes the run lock and repairs interr
   run, so the newest *good* snapshot becomes the publication (the daemon's sensor does the same);
 - progress on the screen, and the run's full log (Dagster's events, dbt's output, any traceback)
   in ``<home>/logs/run-<time>.log``;
-- the exit code of interface.md: 0, 2 when a snapshot was refused, 1 on any other error.
+- the exit code of interface.md: 0, 2 when a snapshot was refused, 1 on any other error;
+- the alerts only it can send without a daemon (``FIW_ALERT_URLS``, fiw.notify): a run of its own
+  that failed (not a refusal: its step alerts that), and a publication gone stale.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from fiw import snapshots
+from fiw import notify, snapshots
 from fiw.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED
-from fiw.run import LAUNCHED_BY_CLI, WAITING
+from fiw.run import LAUNCHED_BY_CLI, LOG_FILE_TAG, WAITING
 from fiw.run.lock import RunInProgress, lock_holder
 from fiw.run.progress import STEP_NAMES
 from fiw.run.recovery import wait_for_warehouse
@@ -121,6 +123,12 @@ def _resource_failure(result) -> RunInProgress | None:
     return None
 
 
+def _alert(log_file: Path, send, *args) -> None:
+    """Send an alert with anything it logs (an undelivered notification) in the run's log."""
+    with log_file.open("a") as log, redirect_stdout(log), redirect_stderr(log):
+        send(*args)
+
+
 def run_nightly(settings: Settings, console: Console) -> RunOutcome:
     """Run the nightly job until the newest good snapshot is published (or nothing is left)."""
     holder = lock_holder(settings) if settings.lock_file.exists() else None
@@ -164,10 +172,12 @@ def run_nightly(settings: Settings, console: Console) -> RunOutcome:
                     instance=instance,
                     raise_on_error=False,
                     run_config=RUN_CONFIG,
-                    tags=LAUNCHED_BY_CLI,
+                    tags={**LAUNCHED_BY_CLI, LOG_FILE_TAG: str(log_file)},
                     run_id=run_id,
                 )
             outcome.run_ids.append(result.run_id)
+            if not result.success and settings.alert_urls:  # once: the run's fiw/alerted tag
+                _alert(log_file, notify.alert_run_failure, settings, instance, run_id)
             if not result.success:
                 busy = _resource_failure(result)
                 if busy is not None:
@@ -189,6 +199,8 @@ def run_nightly(settings: Settings, console: Console) -> RunOutcome:
                 break
     finally:
         instance.dispose()
+    if settings.alert_urls:  # without a daemon, this is where staleness is noticed
+        _alert(log_file, notify.alert_if_stale, settings)
     outcome.statuses_after = _statuses(settings)
     with connect(settings) as con:
         for sid in outcome.changed:

@@ -44,6 +44,8 @@ from fiw.warehouse import connect
 
 JOB_NAME = "nightly"
 PID_TAG = "fiw/pid"
+# How the failure message of a run whose process died starts (fiw.notify recognises it).
+DIED_MARK = "fiw: the process running this run"
 # A run that has not tagged its process this long after it started never reached its first step.
 UNTAGGED_GRACE_SECONDS = 300.0
 
@@ -95,17 +97,22 @@ def dead_runs(instance, exclude: str | None = None) -> list:
     return dead
 
 
-def fail_dead_runs(instance, exclude: str | None = None) -> list[str]:
-    """Mark dead runs failed and free the pool slots ended runs hold; a note per repair."""
+def fail_dead_runs(
+    instance, exclude: str | None = None, on_failed: Callable[[str], None] | None = None
+) -> list[str]:
+    """Mark dead runs failed and free the pool slots ended runs hold; a note per repair.
+    ``on_failed`` is told the id of each run marked failed (its alert, fiw.notify)."""
     notes = []
     for run in dead_runs(instance, exclude):
         where = run.tags.get(PID_TAG, "a process that never reached its first step")
         instance.report_run_failed(
             run,
-            message=f"fiw: the process running this run ({where}) died (killed, out of memory "
+            message=f"{DIED_MARK} ({where}) died (killed, out of memory "
             "or power loss); the next run repairs what it left and carries on",
         )
         notes.append(f"marked Dagster run {run.run_id} failed: its process ({where}) died")
+        if on_failed is not None:
+            on_failed(run.run_id)
     # A killed run keeps its slot in the `warehouse` pool (limit 1) until something frees it.
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
@@ -164,9 +171,15 @@ def wait_for_warehouse(
         time.sleep(1.0)
 
 
-def recover_interrupted(settings: Settings, instance, current_run_id: str) -> list[str]:
+def recover_interrupted(
+    settings: Settings,
+    instance,
+    current_run_id: str,
+    on_failed: Callable[[str], None] | None = None,
+) -> list[str]:
     """Undo what a killed run left behind (see the module doc); return a note per repair. The
-    caller holds the run lock, so no other run is working on the warehouse."""
+    caller holds the run lock, so no other run is working on the warehouse. ``on_failed``: as
+    for :func:`fail_dead_runs`."""
     notes = []
     removed = remove_stale_temporaries(settings)
     if removed:
@@ -188,7 +201,7 @@ def recover_interrupted(settings: Settings, instance, current_run_id: str) -> li
             f"snapshot {day} was validated but an interrupted run did not publish it: "
             "building, validating and publishing it again"
         )
-    notes.extend(fail_dead_runs(instance, exclude=current_run_id))
+    notes.extend(fail_dead_runs(instance, exclude=current_run_id, on_failed=on_failed))
     targets = settings.home / "dbt_target"  # one folder per run; files there are caches: kept
     for folder in targets.iterdir() if targets.is_dir() else ():
         if folder.is_dir() and folder.name != current_run_id:
