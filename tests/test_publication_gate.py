@@ -5,7 +5,8 @@ One small generated authority is published once (``base``). Then, on copies of t
 - ``refusals``: two ``fiw run``s at the same time, on two homes, each refusing two or three new
   snapshots in one run (the runner tries the newest, then the next). Three snapshot folders are
   copies of the good one with one CSV row added that breaks one statutory cross-record rule (CIN
-  8940, CIN 4001/4016, SSDA903 501); one has every file empty (completeness); one is put straight
+  8940, CIN 4001/4016, SSDA903 501); one has every file empty (refused at load by the volume
+  rule, before the completeness suite could see it); one is put straight
   into the warehouse with a duplicate key that the load would have quarantined (dbt's tests).
 - ``later``: a good snapshot with one quarantined row and one warning is then published on both
   homes, while another process holds a read connection on the statutory home's
@@ -61,6 +62,7 @@ class Refusal:
     named: str  # what the run's output and the snapshot's reason must say
     unexpected: int
     example_column: str | None = None  # the column of details.examples holding the added id
+    status: str = "failed_validation"  # failed_volume: refused at load, never validated
 
     @property
     def id(self) -> str:
@@ -101,15 +103,16 @@ REFUSALS = [
         1,
         "clae_cla_episode_id",
     ),
-    Refusal(
+    Refusal(  # header-only files: the volume rule (docs/exports.md) refuses them at load
         "2017-12-04",
         "gate",
         gate.empty_every_object,
-        "completeness",
-        "audit.snapshot_objects",
-        "snapshot_has_children_and_referrals",
-        "audit.snapshot_objects: snapshot_has_children_and_referrals",
-        2,  # ssd_person and ssd_cin_episodes
+        "volume",
+        "raw.ssd_person",
+        "volume_drop",
+        "ssd_person.csv: 0 rows, ",
+        0,
+        status="failed_volume",
     ),
     Refusal(
         "2017-12-05",
@@ -281,11 +284,20 @@ def test_a_snapshot_breaking_a_blocking_rule_is_refused(
     exports, home = refusals.homes[case.home]
     # Refused through `fiw run`: exit 2, the snapshot and the rule named.
     assert run.returncode == 2, run.explain()
-    assert f"snapshot {case.snapshot} failed_validation:" in run.text
+    assert f"snapshot {case.snapshot} {case.status}:" in run.text
     assert case.named in run.text
     # The previous publication stays, byte for byte.
     assert refusals.published_after[case.home] == refusals.published_before[case.home]
     assert refusals.as_of_after[case.home] == [(AS_OF,)]
+    if case.status != "failed_validation":  # refused at load: nothing was validated
+        with gate.warehouse(home) as con:
+            status, reason = con.execute(
+                "select status, reason from audit.snapshots where snapshot_date = ?",
+                [date.fromisoformat(case.snapshot)],
+            ).fetchone()
+            assert dq_rows(con, "audit.dq_results", case.snapshot) == []
+        assert (status, case.named in reason) == (case.status, True)
+        return
 
     with gate.warehouse(home) as con:
         status, reason = con.execute(
@@ -571,10 +583,13 @@ def test_a_reader_keeps_reading_while_a_run_publishes(refusals: Refusals, later:
     assert later.after_new[1:] != before[1:]
 
 
-def test_the_refusal_message_names_the_column(refusals: Refusals) -> None:
-    """interface.md: the message says which snapshot, which rule, which file and column."""
+def test_the_refusal_message_names_the_file_and_the_counts(refusals: Refusals) -> None:
+    """interface.md: the message says which snapshot, which rule, which file (and column)."""
     run = refusals.runs["gate"]
-    assert "snapshot_has_children_and_referrals [object] failed on 2 rows" in run.text
+    assert (
+        "snapshot 2017-12-04 failed_volume: ssd_department.csv: 0 rows, 14 in the last" in run.text
+    )
+    assert "(more than FIW_VOLUME_DROP=0.5)" in run.text
 
 
 def test_a_reason_meant_to_leave_the_warehouse_can_leave_out_the_examples() -> None:
