@@ -45,7 +45,7 @@ import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import duckdb
@@ -556,38 +556,25 @@ class Staleness:
     published: date | None  # the snapshot published then; None: nothing ever published
 
 
-def _as_naive_utc(moment: datetime, naive_is_utc: bool) -> datetime:
-    if moment.tzinfo is None and naive_is_utc:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def staleness(
     con: duckdb.DuckDBPyConnection, stale_hours: float, now: datetime | None = None
 ) -> Staleness | None:
-    """Stale when nothing has been published for more than ``stale_hours``: measured from the
-    last publication, or, when there has never been one, from the first snapshot recorded
-    (nothing recorded: nothing to be stale about). None while fresh."""
-    now = _utc_now() if now is None else _as_naive_utc(now, naive_is_utc=True)
+    """Stale when nothing has been published for more than ``stale_hours`` (the rule of
+    :func:`fiw.snapshots.stale_since`), with the last published snapshot; None while fresh."""
+    since = snapshots.stale_since(con, stale_hours, now)
+    if since is None:
+        return None
     row = con.execute(
-        "select published_at, snapshot_date from audit.publications where published_at is not null"
-        " union all select published_at, snapshot_date from audit.snapshots"
+        "select snapshot_date from (select published_at, snapshot_date from audit.publications"
+        " union all select published_at, snapshot_date from audit.snapshots)"
         " where published_at is not null order by published_at desc limit 1"
     ).fetchone()
-    if row is not None:
-        since, published = row[0], row[1]  # published_at is naive UTC
-    else:
-        first = con.execute("select min(loaded_at) from audit.snapshots").fetchone()[0]
-        if first is None:
-            return None
-        since, published = _as_naive_utc(first, naive_is_utc=False), None  # local time
-    if now - since <= timedelta(hours=stale_hours):
-        return None
-    return Staleness(since, published)
+    published = row[0] if row else None  # None: measured from the first snapshot recorded
+    return Staleness(since.astimezone(UTC).replace(tzinfo=None), published)
 
 
 def stale_alert(settings: Settings, stale: Staleness, now: datetime | None = None) -> Alert:
-    now = _utc_now() if now is None else _as_naive_utc(now, naive_is_utc=True)
+    now = _utc_now() if now is None else snapshots.as_utc(now).replace(tzinfo=None)
     hours = int((now - stale.since).total_seconds() // 3600)
     at = f"{stale.since:%Y-%m-%d %H:%M} UTC"
     limit = f"{settings.stale_hours:g} hours (FIW_STALE_HOURS)"
