@@ -12,6 +12,7 @@ from fiw.disclosure import suppression
 from fiw.disclosure.audit import audit
 from fiw.disclosure.cells import (
     ALL_SEGMENTS,
+    METRICS,
     NON_ADDITIVE_METRICS,
     Cell,
     CellKey,
@@ -22,21 +23,6 @@ from fiw.disclosure.suppression import suppress
 
 T = 5
 W = "family_insights"
-
-# The "Outcome metrics" table of metrics.md.
-METRICS = [
-    "de_escalation_rate",
-    "de_escalation_cp_to_cin_share",
-    "de_escalation_lac_to_cin_share",
-    "closure_rate",
-    "closure_nfa_share",
-    "closed_last_on_cin_plan_share",
-    "re_referral_rate",
-    "re_referral_after_closure_rate",
-    "repeat_cp_plan_rate",
-    "cp_plan_2yr_plus_rate",
-    "returned_home_rate",
-]
 
 
 def key(segment: str, metric: str, window: str = W) -> CellKey:

@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import OptimizeResult, linprog
 
-from fiw.disclosure.cells import ALL_SEGMENTS, DEFAULT_THRESHOLD, CellKey, PublishedCell
+from fiw.disclosure.cells import (
+    ALL_SEGMENTS,
+    DEFAULT_THRESHOLD,
+    METRICS,
+    CellKey,
+    PublishedCell,
+)
 
 NUMERATOR = "numerator"
 DENOMINATOR = "denominator"
@@ -483,19 +489,7 @@ def _synthetic(
     """A consistent table of every metric, with ``fraction`` of its cells hidden at random
     (``paired``: two segments of a group at a time, so that few are recovered outright)."""
     rng = np.random.default_rng(seed)
-    metrics = [
-        "de_escalation_rate",
-        "de_escalation_cp_to_cin_share",
-        "de_escalation_lac_to_cin_share",
-        "closure_rate",
-        "closure_nfa_share",
-        "closed_last_on_cin_plan_share",
-        "re_referral_rate",
-        "re_referral_after_closure_rate",
-        "repeat_cp_plan_rate",
-        "cp_plan_2yr_plus_rate",
-        "returned_home_rate",
-    ]
+    metrics = list(METRICS)
     names = [f"segment_{s}" for s in range(segments)]
     out = []
     for w in range(windows):
