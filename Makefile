@@ -21,7 +21,7 @@ demo: setup
 	$(BIN)/fiw generate --out $(DEMO)/exports --snapshots 3 --defects 0.002
 	$(BIN)/fiw run --exports $(DEMO)/exports --home $(DEMO)/warehouse || test $$? -eq 2
 	$(BIN)/fiw metrics --home $(DEMO)/warehouse
-	@echo "Data Docs: $(CURDIR)/$(DEMO)/warehouse/data_docs/index.html"
+	@echo "Data quality: $(CURDIR)/$(DEMO)/warehouse/data_docs/index.html"
 	@echo "Catalogue of the published tables: $(CURDIR)/$(DEMO)/warehouse/catalog/index.html"
 	@echo "Open data (release): $(CURDIR)/$(DEMO)/warehouse/release/"
 	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"

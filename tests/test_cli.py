@@ -89,7 +89,7 @@ def test_a_missing_exports_folder_is_one_message_and_exit_1(tmp_path):
         result, 1, "exports folder /no/such/folder does not exist", "Point --exports or FIW_EXPORTS"
     )
     out = plain(result.stdout)
-    assert "Nothing new" not in out and "Data Docs" not in out
+    assert "Nothing new" not in out and "Data quality:" not in out
     assert len(result.stdout.strip().splitlines()) <= 4
     assert not home.exists()
 

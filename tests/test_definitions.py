@@ -49,10 +49,30 @@ def test_the_asset_graph_runs_export_to_publication(defs):
         assert AssetKey(key) in keys, key
     upstream = graph.get(AssetKey(["published", "database"])).parent_keys
     assert AssetKey(["audit", "validated_snapshot"]) in upstream
-    # every quality suite is a blocking check on the gate before publication
-    checks = graph.get(AssetKey(["audit", "validated_snapshot"])).check_keys
-    assert checks
-    assert all(graph.get_check_spec(key).blocking for key in checks)
+    # the gate waits for the suites' checks on the marts: they are blocking
+    gate = graph.get(AssetKey(["audit", "validated_snapshot"]))
+    assert AssetKey(["marts", "outcome_metrics_suppressed"]) in gate.parent_keys
+
+
+def test_each_suite_is_a_check_on_the_tables_it_tests(defs):
+    """Not on one audit asset: a failure shows on raw/ssd_cp_plans or marts/outcome_metrics."""
+    from dagster import AssetCheckKey
+
+    graph = defs.resolve_asset_graph()
+
+    def check(path: list[str], suite: str):
+        key = AssetCheckKey(AssetKey(path), suite)
+        assert key in graph.get(AssetKey(path)).check_keys, key
+        return graph.get_check_spec(key)
+
+    for obj in ("ssd_person", "ssd_cin_episodes", "ssd_involvements"):
+        assert not check(["raw", obj], "raw_contract").blocking  # dbt has read them already
+    assert not check(["raw", "ssd_cp_plans"], "raw_statutory").blocking
+    assert not check(["audit", "snapshots"], "completeness").blocking
+    assert check(["marts", "outcome_metrics"], "marts").blocking
+    assert check(["marts", "outcome_metrics_suppressed"], "marts").blocking
+    assert check(["marts", "outcome_metrics_suppressed"], "disclosure").blocking
+    assert not graph.get(AssetKey(["audit", "validated_snapshot"])).check_keys
 
 
 def test_workspace_yaml_loads_as_dagster_dev_loads_it(tmp_path):

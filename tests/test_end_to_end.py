@@ -145,7 +145,7 @@ def test_completeness_suite_refuses_a_snapshot_whose_rows_went_missing(nightly, 
     """Every row rule passes on empty tables; the completeness suite must not."""
     import shutil
 
-    from fiw import quality
+    from fiw.quality import execution
     from fiw.settings import Settings
     from fiw.warehouse import connect
 
@@ -157,9 +157,9 @@ def test_completeness_suite_refuses_a_snapshot_whose_rows_went_missing(nightly, 
         (snapshot_id,) = con.execute(
             "select snapshot_id from audit.snapshots where status = 'published'"
         ).fetchone()
-        intact = quality.run_suites(settings, con, snapshot_id, "intact", suites=["completeness"])
+        intact = execution.run_suites(settings, con, snapshot_id, "intact", suites=["completeness"])
         con.execute("delete from raw.ssd_cp_plans where _snapshot_id = ?", [snapshot_id])
-        broken = quality.run_suites(settings, con, snapshot_id, "broken", suites=["completeness"])
+        broken = execution.run_suites(settings, con, snapshot_id, "broken", suites=["completeness"])
     assert intact.success, intact.summary()
     failed = [r for r in broken.blocking_failures]
     assert [r.expectation for r in failed] == ["raw_holds_every_accepted_row"]

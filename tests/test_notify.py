@@ -336,7 +336,7 @@ def test_a_warning_is_alerted_the_first_time_only(tmp_path, smtp, webhook):
         "- marts: marts.outcome_metrics: every_team_is_a_unit: 2 rows",
     ]
     assert "started by the sensor new_snapshot_sensor" in posts[0].body
-    assert f"- the Data Docs: {settings.data_docs_dir / 'index.html'}" in posts[0].body
+    assert f"- the data-quality page: {settings.data_docs_dir / 'index.html'}" in posts[0].body
     assert posts[1].body.splitlines()[1] == "- marts: marts.outcome_metrics: rates_in_range: 1 row"
     assert "every_team_is_a_unit" not in posts[1].body  # known since the first night
     assert posts[2].body.splitlines()[1] == (

@@ -595,7 +595,7 @@ def test_the_refusal_message_names_the_file_and_the_counts(refusals: Refusals) -
 def test_a_reason_meant_to_leave_the_warehouse_can_leave_out_the_examples() -> None:
     """``QualityReport.summary(examples=False)``: the rule, table, column and count, not the
     offending rows' ids (what a published ``snapshots.reason`` may hold)."""
-    from fiw.quality import ExpectationResult, QualityReport
+    from fiw.quality.results import ExpectationResult, QualityReport
 
     result = ExpectationResult(
         "raw_statutory",

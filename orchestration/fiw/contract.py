@@ -9,6 +9,7 @@ they are the dbt seeds under ``seeds/`` and are read from there.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -222,3 +223,42 @@ def code_list(seed: str) -> frozenset[str]:
 def personal_columns() -> dict[str, list[str]]:
     """Personal-data columns per object: they never leave the raw layer."""
     return {o.name: [c.name for c in o.columns if c.personal] for o in OBJECTS.values()}
+
+
+# Offending values a data-quality result may carry out of the raw layer (``dq_results.details``,
+# the data-quality page, ``fiw run``'s warnings, alerts): codes, flags, team ids, unit and metric
+# names and counts; never a name, a date of birth, any other date or a case-system id
+# (interface.md). A column not allowed here is never shown, whatever its values.
+SHAREABLE_DERIVED = frozenset(
+    {
+        "team_id", "unit_name", "segment", "metric", "window_name", "plan_type", "level",
+        "end_reason", "direction", "from_type", "to_type", "object", "sex", "ethnicity",
+        "primary_need", "referral_source", "close_reason", "start_reason", "ceased_reason",
+    }
+)  # fmt: skip
+_COUNT_NAME = re.compile(
+    r"^(n|n_records|rows|records|count|\w+_count|accepted|in_raw|staged|numerator|denominator"
+    r"|open_children|workers|fte|children_per_fte|rate)$"
+)
+
+
+def _shareable_contract_columns() -> frozenset[str]:
+    out = set()
+    for obj in OBJECTS.values():
+        for col in obj.columns:
+            team = col.references == "ssd_department" or col.name.startswith("dept_team")
+            if not col.personal and (col.codes or col.kind in (FLAG, DECIMAL) or team):
+                out.add(col.name)
+    return frozenset(out)
+
+
+SHAREABLE_CONTRACT = _shareable_contract_columns()
+
+
+def value_is_shareable(column: str | None) -> bool:
+    """Whether values of ``column`` (raw, staging or mart, or a count a check computes) may be
+    shown wherever a data-quality result goes. Unknown columns are not."""
+    if not column:
+        return False
+    name = column.lower()
+    return name in SHAREABLE_CONTRACT or name in SHAREABLE_DERIVED or bool(_COUNT_NAME.match(name))

@@ -1,7 +1,8 @@
 """The one Dagster ``Definitions`` of fiw: the nightly path, export folder to published table.
 
 raw_snapshots (extract) -> dbt models (staging, intermediate, marts; dbt tests as checks)
-  -> validated_snapshot (Great Expectations suites as blocking checks) -> published_database
+  -> quality_checks (the Great Expectations suites, as checks on the raw objects and the marts)
+  -> validated_snapshot (the gate) -> published_database
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from fiw.defs.automation import (
 )
 from fiw.defs.extract_assets import raw_snapshots
 from fiw.defs.publish_assets import published_database
-from fiw.defs.quality_assets import validated_snapshot
+from fiw.defs.quality_assets import quality_checks, validated_snapshot
 from fiw.defs.transform_assets import dbt_models
 from fiw.resources import build_resources
 
 defs = Definitions(
     assets=[raw_snapshots, dbt_models, validated_snapshot, published_database],
+    asset_checks=[quality_checks],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=[

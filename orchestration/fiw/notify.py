@@ -404,7 +404,7 @@ def alert_new_warnings(
             rows = "could not be evaluated" if count is None else _plural(count, "row")
             lines.append(f"- {label}: {rows}")
         lines += _where(settings, run)
-        lines.append(f"- the Data Docs: {settings.data_docs_dir / 'index.html'}")
+        lines.append(f"- the data-quality page: {settings.data_docs_dir / 'index.html'}")
         title = f"fiw: new data-quality warning{'s' if n > 1 else ''} on snapshot {day}"
         alert = Alert(title, "\n".join(lines))
         delivery = deliver(settings.alert_urls, alert, logger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import duckdb
@@ -101,12 +102,50 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
         )
     else:
         console.print("[yellow]Nothing is published yet.[/yellow]")
+    _print_warnings(console, settings, outcome.run_ids)
     docs = settings.data_docs_dir / "index.html"
     if docs.exists():
-        console.print(f"Data Docs: {docs}")
+        console.print(f"Data quality: {docs}")
     if outcome.run_ids:
         console.print(f"Dagster runs: {', '.join(outcome.run_ids)}")
         console.print(f"Run log (Dagster events, dbt output, tracebacks): {outcome.log_file}")
+
+
+def values_text(details: str | None) -> str:
+    """The offending values a dq_results row keeps (no personal data), as one short text."""
+    try:
+        values = json.loads(details or "{}").get("values") or []
+    except (ValueError, AttributeError):
+        return ""
+    return "; ".join(
+        ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        for value in values
+    )
+
+
+def _print_warnings(console: Console, settings: Settings, run_ids: list[str]) -> None:
+    """Every warning-severity check that failed in this command's runs: published regardless,
+    and said here (check, table, count, values), so the cron mail carries it."""
+    if not run_ids:
+        return
+    marks = ",".join("?" * len(run_ids))
+    with connect(settings, read_only=True) as con:
+        rows = con.execute(
+            "select snapshot_date, suite, table_name, expectation, column_name, unexpected_count,"
+            f" details from audit.dq_results where run_id in ({marks}) and not success"
+            " and severity = 'warning' order by snapshot_date, suite, table_name, expectation",
+            run_ids,
+        ).fetchall()
+    for day, suite, table, check, column, n, details in rows:
+        where = f"{table}.{column}" if column else table
+        count = "" if n is None else f" on {n:,} rows"
+        values = values_text(details)
+        eg = f", e.g. {values}" if values else ""
+        console.print(
+            f"[yellow]warning: snapshot {day}: {escape(check)} ({suite}) on {escape(where)}"
+            f" failed{count}{escape(eg)}[/yellow]",
+            highlight=False,
+        )
 
 
 def print_status(console: Console, settings: Settings) -> int:
@@ -164,11 +203,9 @@ def _print_status(
     skipped = skipped_folders_table(con) if schema == "audit" else None
     if skipped is not None:
         console.print(skipped)
-    # The published dq_results has no severity column (interface.md): shown as "n/a" there.
-    severity = "severity" if schema == "audit" else "'n/a' as severity"
     failures = con.execute(
         "select checked_at, snapshot_date, suite, table_name, expectation, column_name,"
-        f" {severity}, unexpected_count, details from {schema}.dq_results where not success"
+        f" severity, unexpected_count, details from {schema}.dq_results where not success"
         f" and run_id = (select run_id from {schema}.dq_results order by checked_at desc limit 1)"
         " order by severity, suite, table_name"
     ).fetchall()
@@ -176,10 +213,12 @@ def _print_status(
         table = Table(title="Latest data-quality failures", title_justify="left")
         for name in ("snapshot", "suite", "table", "expectation", "column", "severity", "rows"):
             table.add_column(name)
-        for _, snap, suite, tbl, exp, col, sev, n, _details in failures:
+        table.add_column("values (no personal data)", overflow="fold")
+        for _, snap, suite, tbl, exp, col, sev, n, details in failures:
             style = "red" if sev == "error" else "yellow"
             cells = [escape(str(v)) for v in (snap, suite, tbl, exp, col or "")]
-            table.add_row(*cells, f"[{style}]{sev}[/]", str(n))
+            n_text = "" if n is None else str(n)
+            table.add_row(*cells, f"[{style}]{sev}[/]", n_text, escape(values_text(details)))
         console.print(table)
     else:
         console.print("Latest data-quality run: no failures.")

@@ -7,6 +7,7 @@ from fiw.contract import OBJECTS
 from fiw.defs.refusals import alert_refusals, record_refusal, refused_failure
 from fiw.extract import load_new_snapshots
 from fiw.metering import peak_rss_metadata
+from fiw.quality.page import build_page
 from fiw.resources import WarehouseResource
 from fiw.run.guard import RunGuard
 from fiw.warehouse import connect, write_hash_key
@@ -37,6 +38,7 @@ def raw_snapshots(
         report = load_new_snapshots(settings, con)
         write_hash_key(con, settings)
         pending = snapshots.candidate(con)
+        build_page(con, settings.data_docs_dir)  # a refusal at load shows there at once
     context.log.info(report.summary())
     for refused in report.refused:
         record_refusal(context, f"snapshot {refused.name} {refused.status}: {refused.reason}")

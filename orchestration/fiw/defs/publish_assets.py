@@ -8,6 +8,7 @@ from fiw.defs.refusals import refusals, refused_failure
 from fiw.extract import prune_after_publication
 from fiw.metering import peak_rss_metadata
 from fiw.publish import publish
+from fiw.quality.page import build_page
 from fiw.resources import WarehouseResource
 from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
@@ -30,6 +31,7 @@ def published_database(
             raise RuntimeError("no validated snapshot to publish")
         path = publish(settings, con, validated.snapshot_id, context.run_id)
         pruned = prune_after_publication(con, settings.retention_days)
+        build_page(con, settings.data_docs_dir)  # tonight's status: published
     context.log.info(f"Published snapshot {validated.snapshot_date} to {path}")
     yield MaterializeResult(
         metadata={

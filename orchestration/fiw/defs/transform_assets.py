@@ -2,11 +2,11 @@
 
 Every dbt model and seed is a Dagster asset and every dbt data test an asset check on it (source
 tests included), so the asset graph shows which test failed on which table; every result is also
-recorded in ``audit.dq_results`` (``fiw.dbt_results``). A failing dbt test refuses the snapshot
-(``failed_validation``) and fails this step with the tests named; a model that errors fails the
-run without blaming the data, so the next run tries the same snapshot again. The checks cost about
-one second at 12k children (three events each in the instance's SQLite), measured on a quiet
-machine: worth it for the on-call engineer who reads the Dagster UI.
+recorded in ``audit.dq_results`` (``fiw.quality.recording``). A failing dbt test refuses the
+snapshot (``failed_validation``) and fails this step with the tests named; a model that errors
+fails the run without blaming the data, so the next run tries the same snapshot again. The checks
+cost about one second at 12k children (three events each in the instance's SQLite), measured on a
+quiet machine: worth it for the on-call engineer who reads the Dagster UI.
 """
 
 import contextlib
@@ -26,10 +26,11 @@ from dagster_dbt import (
 )
 
 from fiw import snapshots
-from fiw.dbt_results import record_dbt_results
 from fiw.defs.refusals import alert_refusals, record_refusal, refused_failure
 from fiw.metering import peak_rss_metadata
 from fiw.publish.catalog import prebuild as prebuild_catalog
+from fiw.quality.page import build_page
+from fiw.quality.recording import record_dbt_results
 from fiw.resources import WarehouseResource, dbt_project
 from fiw.run.guard import RunGuard
 from fiw.warehouse import connect
@@ -129,6 +130,8 @@ def dbt_models(
     shutil.rmtree(target, ignore_errors=True)
     with connect(settings) as con:
         outcome = record_dbt_results(con, candidate, context.run_id, run_results)
+        if outcome.failed_tests:
+            build_page(con, settings.data_docs_dir)
     if outcome.failed_tests:
         status = snapshots.FAILED_VALIDATION
         record_refusal(context, f"snapshot {candidate.snapshot_date} {status}: {outcome.summary()}")

@@ -71,7 +71,7 @@ PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
         "audit.dq_results",
         (
             "run_id", "checked_at", "snapshot_date", "suite", "table_name", "expectation",
-            "column_name", "success", "unexpected_count", "details",
+            "column_name", "severity", "success", "unexpected_count", "details",
         ),
     ),
     "snapshots": (

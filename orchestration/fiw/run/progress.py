@@ -19,13 +19,15 @@ from fiw.run import SHOWN
 STEP_NAMES = {  # step key -> the step's name in README.md's table
     "raw_snapshots": "extract",
     "dbt_models": "dbt",
+    "quality_checks": "validation",
     "audit__validated_snapshot": "validation",
     "published__database": "publish",
 }
 STEPS = {  # step key -> what a person is told it does
     "raw_snapshots": "extract: finding and loading new snapshots",
     "dbt_models": "dbt: building staging, intermediate and marts",
-    "audit__validated_snapshot": "validation: Great Expectations suites",
+    "quality_checks": "validation: Great Expectations suites",
+    "audit__validated_snapshot": "validation: the gate before publication",
     "published__database": "publish: writing published.duckdb",
 }
 POLL_SECONDS = 0.5

@@ -56,10 +56,12 @@ def sqlalchemy_kwargs(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 CONNECTION_STRING = "duckdb:///:memory:"
 
 
-def make_context(data_docs_dir: Path, results_dir: Path) -> Any:
+def make_context(results_dir: Path) -> Any:
     """An ephemeral GX context (datasources hold a Python callable, so they cannot go in a YAML
-    file) whose validation results are kept on disk under ``results_dir`` and whose Data Docs site
-    is ``data_docs_dir``. Import GX lazily: it takes seconds."""
+    file) whose validation results are kept on disk under ``results_dir``. No Data Docs site: GX's
+    pages load their scripts and styles from CDNs, blank on a server without internet; the
+    data-quality page (``fiw.quality.page``) shows GX's and dbt's results from ``dq_results``.
+    Import GX lazily: it takes seconds."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -79,17 +81,6 @@ def make_context(data_docs_dir: Path, results_dir: Path) -> Any:
     config = DataContextConfig(
         store_backend_defaults=defaults,
         stores=stores,
-        data_docs_sites={
-            "local_site": {
-                "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(data_docs_dir),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            }
-        },
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),  # no tqdm noise in run logs
     )
@@ -104,8 +95,8 @@ def rows_expectation_class() -> Any:
 
     GX's own class also fetches up to 200 of the rows (metric ``unexpected_rows_query.table``),
     which runs every query twice: on millions of rows that doubles the cost of every SQL rule for
-    rows the report never shows (``fiw.quality`` fetches its three examples itself, only on
-    failure). Same query, same result shape (``observed_value`` = count), same Data Docs."""
+    rows the report never shows (``fiw.quality.execution`` fetches its three examples itself, only
+    on failure). Same query, same result shape (``observed_value`` = count)."""
     global _ROWS_EXPECTATION
     if _ROWS_EXPECTATION is None:
         import great_expectations as gx
