@@ -166,6 +166,15 @@ def test_a_published_snapshot_with_a_warning_reads_as_published_with_a_warning(c
     assert "Failed" not in page  # GX's Data Docs said "Status: Failed" for this night
 
 
+def test_a_clean_night_is_green(con):
+    _published_night(con)
+    con.execute("delete from audit.dq_results where not success")
+    page = render(con)
+    assert '<section id="status" class="status ok">' in page
+    assert "Snapshot 2026-11-29 published, all 2 checks passed" in page
+    assert "Every check passed." in page and "Nothing has failed." in page
+
+
 def test_the_failed_warning_shows_its_non_personal_values_first(con, tmp_path):
     _published_night(con)
     page = render(con)
