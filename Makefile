@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DEMO := demo
+# apt-get needs root: sudo unless make already runs as root (a CI container).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test pytest lint format dagster bench clean
+.PHONY: setup browser demo test pytest lint format dagster bench clean
 
 setup: $(STAMP)
 
@@ -15,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+# The offline page tests drive Debian's Chromium (not a browser Playwright downloads).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 demo: setup
 	rm -rf $(DEMO)
@@ -26,9 +33,9 @@ demo: setup
 	@echo "Open data (release): $(CURDIR)/$(DEMO)/warehouse/release/"
 	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"
 
-test: setup lint pytest
+test: setup browser lint pytest
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest
 
 lint: setup
