@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from fiw.quality import engine as quality_engine
-from fiw.quality import execution, suites
 from fiw.contract import OBJECTS
 from fiw.disclosure.cells import SHARE_OF
 from fiw.disclosure.table import suppress_relation
+from fiw.quality import engine as quality_engine
+from fiw.quality import execution, suites
 from fiw.settings import EXPECTATIONS_DIR, Settings
 from fiw.warehouse import connect
 

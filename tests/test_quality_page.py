@@ -1,4 +1,4 @@
-"""The data-quality page (``data_docs/index.html``, :mod:`fiw.quality_page`): tonight's status in
+"""The data-quality page (``data_docs/index.html``, :mod:`fiw.quality.page`): tonight's status in
 one honest sentence (a published snapshot with a warning is never "failed"), the checks with the
 non-personal offending values, quarantine by reason, row counts, the history of failures; no
 case-system id anywhere; and in headless Chromium with no network: no request leaves the file
@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 
 import duckdb
 import pytest
-from fiw.quality_page import build_page, render
+from fiw.quality.page import build_page, render
 from fiw.warehouse import ensure_schema
 
 from tests.fixtures.browser import open_offline
