@@ -10,6 +10,7 @@ child ``CHILDID``. Dates are ``DD/MM/YYYY`` in both.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 from fiw.extract.returns.rows import FileProblem, RowSink, clean, dmy_to_iso, key, sex
@@ -46,19 +47,27 @@ def episode(child_id, decom, rne, cin, dec, rec) -> dict[str, str | None]:
     }
 
 
-def _open_text(path: Path):
-    return path.open(newline="", encoding="utf-8-sig", errors="strict")
+BOM = b"\xef\xbb\xbf"
+
+
+def _lines(f, display: str) -> Iterator[str]:
+    """The file's physical lines decoded as UTF-8 (a BOM tolerated), failing at the bad line."""
+    for n, raw in enumerate(f, start=1):
+        if n == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FileProblem(f"{display}: line {n}: not valid UTF-8 ({e.reason})") from None
 
 
 def csv_kind(path: Path, display: str) -> str | None:
     """HEADER, EPISODES, or None for another 903 table (or an empty file)."""
-    try:
-        with _open_text(path) as f:
-            first = next(csv.reader(f, strict=True), [])
-    except UnicodeDecodeError as e:
-        raise FileProblem(f"{display}: line 1 (header) is not valid UTF-8 ({e.reason})") from None
-    except csv.Error as e:
-        raise FileProblem(f"{display}: line 1 (header) is not valid CSV: {e}") from None
+    with path.open("rb") as f:
+        try:
+            first = next(csv.reader(_lines(f, display), strict=True), [])
+        except csv.Error as e:
+            raise FileProblem(f"{display}: line 1 (header) is not valid CSV: {e}") from None
     names = {n.strip().upper() for n in first}
     if set(HEADER_SIGNATURE) <= names:
         return HEADER
@@ -78,8 +87,8 @@ def read_csv(path: Path, display: str, kind: str, sink: RowSink, file_no: int) -
     """Stream one header or episodes CSV into the sink; FileProblem for invalid CSV or UTF-8."""
     line = 1
     try:
-        with _open_text(path) as f:
-            reader = csv.reader(f, strict=True)
+        with path.open("rb") as f:
+            reader = csv.reader(_lines(f, display), strict=True)
             header = [n.strip().upper() for n in next(reader)]
             width = len(header)
             at = {n: i for i, n in reversed(list(enumerate(header)))}
@@ -107,8 +116,6 @@ def read_csv(path: Path, display: str, kind: str, sink: RowSink, file_no: int) -
                         get("CHILD"), get("DECOM"), get("RNE"), get("CIN"), get("DEC"), get("REC")
                     )
                     sink.add("ssd_cla_episodes", values, file_no, where)
-    except UnicodeDecodeError as e:
-        raise FileProblem(f"{display}: near line {line}: not valid UTF-8 ({e.reason})") from None
     except csv.Error as e:
         raise FileProblem(f"{display}: line {line}: not valid CSV ({e})") from None
 

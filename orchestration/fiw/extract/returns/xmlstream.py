@@ -10,12 +10,15 @@ network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lxml import etree
 
 from fiw.extract.returns.rows import FileProblem, clean
+
+_POSITION = re.compile(r",? line \d+, column \d+$")
 
 
 def local(tag: object) -> str | None:
@@ -97,6 +100,7 @@ def records(
         except etree.XMLSyntaxError as e:
             line = f" (line {e.lineno}, column {e.offset})" if e.lineno else ""
             message = (e.msg or str(e)).strip().splitlines()[0]
+            message = _POSITION.sub("", message)  # already said, before the message
             raise FileProblem(f"{display}: not well-formed XML{line}: {message}") from None
 
 
