@@ -7,7 +7,12 @@ from pathlib import Path
 
 from fiw.extract import FAILED_QUARANTINE, LOADED, REJECTED, load_new_snapshots
 
-from tests.fixtures.extract_helpers import quarantine, query, settings_for
+from tests.fixtures.extract_helpers import (
+    load_honouring_permissions,
+    quarantine,
+    query,
+    settings_for,
+)
 
 DAY = "2016-06-01"
 
@@ -414,3 +419,18 @@ def test_records_breaking_rules_are_quarantined_with_file_path_and_every_reason(
     )
     assert record["clae_cla_episode_start_reason"] == "Q"
     assert record["clae_cla_episode_ceased_date"] == "2014-01-01"
+
+
+def test_an_unreadable_returns_file_rejects_the_snapshot_until_it_can_be_read(tmp_path):
+    good_folder(tmp_path / "exports")
+    header = tmp_path / "exports" / DAY / "ssda903" / "2015" / "header.csv"
+    header.chmod(0o000)
+    ((name, status, sid, reason, known),) = load_honouring_permissions(tmp_path)
+    assert (name, status, known) == (DAY, REJECTED, False)
+    assert reason.startswith(
+        f"rejected whole, nothing loaded: {DAY}/ssda903/2015/header.csv cannot be read "
+        "([Errno 13] Permission denied); check the exporter's file permissions"
+    )
+    header.chmod(0o644)
+    ((_, status, later_sid, _, _),) = load_honouring_permissions(tmp_path)
+    assert status == LOADED and later_sid != sid

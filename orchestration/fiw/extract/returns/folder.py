@@ -107,9 +107,11 @@ def checksum_folder(snapshot_date: date, path: Path) -> ReturnsFolder | None:
     )
 
 
-def plan(folder: ReturnsFolder) -> tuple[list[PlannedFile], list[str]]:
-    """The files to read, in order, and the file-level problems found by looking at them."""
+def plan(folder: ReturnsFolder) -> tuple[list[PlannedFile], list[str], dict[str, str]]:
+    """The files to read, in order; the file-level problems found by looking at them; and the
+    files that could not be read (name -> the OS error)."""
     problems: list[str] = []
+    unreadable: dict[str, str] = {}
     if folder.top_level_csvs:
         problems.append(
             f"{folder.path.name}/ holds both statutory returns (ssda903/, cin/) and SSD files "
@@ -142,12 +144,12 @@ def plan(folder: ReturnsFolder) -> tuple[list[PlannedFile], list[str]]:
                 continue
             planned.append(PlannedFile(info, XML_CIN, ""))
     for year, infos in sorted(years.items()):
-        planned.extend(_plan_903_year(folder, year, infos, problems))
-    return planned, problems
+        planned.extend(_plan_903_year(year, infos, problems, unreadable))
+    return planned, problems, unreadable
 
 
 def _plan_903_year(
-    folder: ReturnsFolder, year: str, infos: list[FileInfo], problems: list[str]
+    year: str, infos: list[FileInfo], problems: list[str], unreadable: dict[str, str]
 ) -> list[PlannedFile]:
     where = f"ssda903/{year}/"
     xmls = [i for i in infos if i.name.lower().endswith(".xml")]
@@ -168,8 +170,9 @@ def _plan_903_year(
         except FileProblem as e:
             problems.append(str(e))
             return []
-        except OSError:
-            continue  # reported when read
+        except OSError as e:
+            unreadable[info.name] = os_error_text(e)
+            continue
         if kind is None:
             others.append(info.name.rsplit("/", 1)[-1])
         else:
@@ -198,8 +201,7 @@ def stage_folder(
 ) -> dict[str, StagedObject]:
     """Read a returns folder into ``<prefix><object>`` temp tables, or raise
     :class:`SnapshotRejected` listing every file-level problem (each naming its file)."""
-    planned, problems = plan(folder)
-    unreadable: dict[str, str] = {}
+    planned, problems, unreadable = plan(folder)
     with tempfile.TemporaryDirectory(prefix="fiw-returns-") as tmp:
         sink = RowSink(Path(tmp))
         try:
