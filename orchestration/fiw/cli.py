@@ -50,6 +50,14 @@ def _settings(args: argparse.Namespace, exports: bool = False) -> Settings:
 def cmd_generate(args: argparse.Namespace) -> int:
     from fiw.synthetic import generate
 
+    if args.format == "returns":
+        from fiw.synthetic.returns import generate_returns
+
+        report = generate_returns(
+            Path(args.out), children=args.children, seed=args.seed, as_of=args.as_of
+        )
+        console.print(report.summary())
+        return 0
     report = generate(
         Path(args.out),
         children=args.children,
@@ -163,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--as-of", type=_date, default=date(2017, 11, 30), help="newest extract date")
     gen.add_argument("--snapshots", type=_positive, default=1, help="nightly folders to write")
     gen.add_argument("--defects", type=_share, default=0.0, help="share of rows with errors")
+    gen.add_argument(
+        "--format",
+        choices=("ssd", "returns"),
+        default="ssd",
+        help="ssd: nightly SSD folders; returns: one folder of statutory returns (SSDA903 and "
+        "CIN census, one per collection year up to --as-of; --snapshots and --defects unused)",
+    )
     gen.set_defaults(func=cmd_generate)
 
     home_help = "home folder (default $FIW_HOME, else ./warehouse)"

@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from fiw.contract import LOAD_ORDER, OBJECTS
-from fiw.extract import csv_source, database_source, discover, rules, volume
+from fiw.extract import csv_source, database_source, discover, returns, rules, volume
 from fiw.extract.report import LoadReport, ObjectCounts, SnapshotOutcome, SnapshotRejected
 from fiw.extract.staged import StagedObject, first_row
 from fiw.faults import pause_point
@@ -110,7 +110,7 @@ def _load_all(settings: Settings, con: duckdb.DuckDBPyConnection, today: date) -
         for s in skipped
     ]
     for when, path in found:
-        folder = discover.checksum_folder(when, path)
+        folder = returns.checksum_folder(when, path) or discover.checksum_folder(when, path)
         outcomes.append(_load_folder(settings, con, folder, today))
     report.outcomes = sorted(outcomes, key=lambda o: o.name)
     return report
@@ -170,7 +170,8 @@ def _load_folder(
         error = SnapshotRejected(folder.unreadable_problems(), folder.unreadable)
         return _record_refusal(con, name, when, checksum, checksum, str(folder.path), error)
     try:
-        staged = csv_source.stage_folder(con, folder, STAGE_PREFIX)
+        reader = returns if isinstance(folder, returns.ReturnsFolder) else csv_source
+        staged = reader.stage_folder(con, folder, STAGE_PREFIX)
     except SnapshotRejected as e:
         if e.unreadable:  # a file stopped being readable after its checksum
             checksum = folder.id_with_unreadable(e.unreadable)
@@ -351,11 +352,11 @@ def _write_raw(
             f"""
             insert into raw.{s.obj.name} by name
             select {cols}, {s.extra_json_sql()} as _extra, ? as _snapshot_id,
-                cast(? as date) as _snapshot_date, ? as _source_file, s._line_number,
-                q._line_number is not null as _quarantined
+                cast(? as date) as _snapshot_date, {s.source_file_sql()} as _source_file,
+                s._line_number, q._line_number is not null as _quarantined
             from {s.table} s left join {q} q on s._line_number = q._line_number
             """,
-            [sid, when, s.source_file],
+            [sid, when],
         )
     finally:
         con.execute(f"set preserve_insertion_order = {bool(previous)}")
@@ -377,12 +378,12 @@ def _write_audit(
         con.execute(
             f"""
             insert into audit.quarantine
-            select ?, cast(? as date), ?, ?, q._line_number, s.{s.obj.primary_key}, q.reasons,
-                {s.record_json_sql()}
+            select ?, cast(? as date), ?, {s.source_file_sql()}, q._line_number,
+                s.{s.obj.primary_key}, q.reasons, {s.record_json_sql()}
             from {q} q join {s.table} s on s._line_number = q._line_number
             order by q._line_number
             """,
-            [sid, when, obj_name, s.source_file],
+            [sid, when, obj_name],
         )
         con.execute(
             "insert into audit.snapshot_objects values (?, ?, ?, ?, ?)",

@@ -39,6 +39,15 @@ class StagedObject:
     source_file: str  # file name, or ``table:<name>`` for a database source
     rows: int
     arrived: tuple[tuple[str, str], ...]  # (normalised name, column in `table`), arrival order
+    # Column of `table` naming each row's own source (file and place) when rows come from several
+    # files (statutory returns); None: every row comes from `source_file`.
+    row_source: str | None = None
+
+    def source_file_sql(self, alias: str = "s") -> str:
+        """SQL for a row's ``_source_file``: its own source, or the object's file."""
+        if self.row_source:
+            return f"{alias}.{quote_ident(self.row_source)}"
+        return quote_literal(self.source_file)
 
     @property
     def extras(self) -> list[tuple[str, str]]:

@@ -1,0 +1,147 @@
+"""SSDA903 (children looked after) return: the header and episodes tables, as CSV or XML.
+
+CSV files of a year are told apart by their header row (column names case-insensitive): the
+header table has CHILD, SEX, DOB and ETHNIC; the episodes table CHILD and DECOM (and must then
+have RNE, CIN, DEC and REC). Other 903 tables (reviews, UASC, missing, ...) are ignored. The XML
+form nests one ``HEADER`` and any number of ``EPISODE`` elements in each ``CHILD``, and names the
+child ``CHILDID``. Dates are ``DD/MM/YYYY`` in both.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from fiw.extract.returns.rows import FileProblem, RowSink, clean, dmy_to_iso, key, sex
+from fiw.extract.returns.xmlstream import child, children, records, text
+
+HEADER = "header"
+EPISODES = "episodes"
+HEADER_SIGNATURE = ("CHILD", "SEX", "DOB", "ETHNIC")
+EPISODES_SIGNATURE = ("CHILD", "DECOM")
+EPISODES_REQUIRED = ("CHILD", "DECOM", "RNE", "CIN", "DEC", "REC")
+_HEADER_PROBE = 1024 * 1024
+
+
+def person(child_id, sex_code, dob, ethnic, upn) -> dict[str, str | None]:
+    return {
+        "pers_person_id": clean(child_id),
+        "pers_sex": sex(sex_code),
+        "pers_dob": dmy_to_iso(dob),
+        "pers_ethnicity": clean(ethnic),
+        "pers_common_child_id": clean(upn),
+    }
+
+
+def episode(child_id, decom, rne, cin, dec, rec) -> dict[str, str | None]:
+    child_id, start = clean(child_id), dmy_to_iso(decom)
+    return {
+        "clae_cla_episode_id": key(child_id, start),
+        "clae_person_id": child_id,
+        "clae_cla_episode_start_date": start,
+        "clae_cla_episode_start_reason": clean(rne),
+        "clae_cla_primary_need_code": clean(cin),
+        "clae_cla_episode_ceased_date": dmy_to_iso(dec),
+        "clae_cla_episode_ceased_reason": clean(rec),
+    }
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _lines(f, display: str) -> Iterator[str]:
+    """The file's physical lines decoded as UTF-8 (a BOM tolerated), failing at the bad line."""
+    for n, raw in enumerate(f, start=1):
+        if n == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FileProblem(f"{display}: line {n}: not valid UTF-8 ({e.reason})") from None
+
+
+def csv_kind(path: Path, display: str) -> str | None:
+    """HEADER, EPISODES, or None for another 903 table (or an empty file)."""
+    with path.open("rb") as f:
+        try:
+            first = next(csv.reader(_lines(f, display), strict=True), [])
+        except csv.Error as e:
+            raise FileProblem(f"{display}: line 1 (header) is not valid CSV: {e}") from None
+    names = {n.strip().upper() for n in first}
+    if set(HEADER_SIGNATURE) <= names:
+        return HEADER
+    if set(EPISODES_SIGNATURE) <= names:
+        missing = [c for c in EPISODES_REQUIRED if c not in names]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise FileProblem(
+                f"{display}: 903 episodes table (CHILD and DECOM in its header) without "
+                f"column{plural} {', '.join(missing)} (line 1)"
+            )
+        return EPISODES
+    return None
+
+
+def read_csv(path: Path, display: str, kind: str, sink: RowSink, file_no: int) -> None:
+    """Stream one header or episodes CSV into the sink; FileProblem for invalid CSV or UTF-8."""
+    line = 1
+    try:
+        with path.open("rb") as f:
+            reader = csv.reader(_lines(f, display), strict=True)
+            header = [n.strip().upper() for n in next(reader)]
+            width = len(header)
+            at = {n: i for i, n in reversed(list(enumerate(header)))}
+            line = reader.line_num + 1
+            for record in reader:
+                start, line = line, reader.line_num + 1
+                if not record:
+                    continue  # a blank line
+                if len(record) != width:
+                    raise FileProblem(
+                        f"{display}: line {start} has {len(record)} fields, the header has "
+                        f"{width}: an unquoted comma or a missing field shifts every later value"
+                    )
+
+                def get(column: str, record=record) -> str | None:
+                    i = at.get(column)
+                    return None if i is None else record[i]
+
+                where = f"{display}: line {start}"
+                if kind == HEADER:
+                    values = person(get("CHILD"), get("SEX"), get("DOB"), get("ETHNIC"), get("UPN"))
+                    sink.add("ssd_person", values, file_no, where)
+                else:
+                    values = episode(
+                        get("CHILD"), get("DECOM"), get("RNE"), get("CIN"), get("DEC"), get("REC")
+                    )
+                    sink.add("ssd_cla_episodes", values, file_no, where)
+    except csv.Error as e:
+        raise FileProblem(f"{display}: line {line}: not valid CSV ({e})") from None
+
+
+def read_xml(path: Path, display: str, sink: RowSink, file_no: int) -> None:
+    """Stream one 903 XML file (``/EXPSSDA903/CHILD``) into the sink."""
+    for location, element in records(path, display, ("EXPSSDA903", "CHILD")):
+        head = child(element, "HEADER")
+        child_id = text(head, "CHILDID")
+        where = f"{display}: {location}/HEADER"
+        if head is not None:
+            values = person(
+                child_id,
+                text(head, "SEX"),
+                text(head, "DOB"),
+                text(head, "ETHNIC"),
+                text(head, "UPN"),
+            )
+            sink.add("ssd_person", values, file_no, where)
+        for i, ep in enumerate(children(element, "EPISODE"), start=1):
+            values = episode(
+                child_id,
+                text(ep, "DECOM"),
+                text(ep, "RNE"),
+                text(ep, "CIN"),
+                text(ep, "DEC"),
+                text(ep, "REC"),
+            )
+            sink.add("ssd_cla_episodes", values, file_no, f"{display}: {location}/EPISODE[{i}]")
