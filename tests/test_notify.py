@@ -159,13 +159,15 @@ def add_snapshot(con, sid: str, day: date, status: str, reason: str | None = Non
 
 
 def add_result(con, run_id, sid, day, suite, table, expectation, column, severity, success, n):
-    """One row of audit.dq_results, its details full of the personal values a check can show."""
-    details = json.dumps(
-        {
-            "examples": [{"pers_person_id": "P77", "pers_forename": "Zoë", "dob": "2015-03-01"}],
-            "observed": "O'Brien",
-        }
-    )
+    """One row of audit.dq_results, its details full of the personal values a check can show
+    (and, for the team check, the non-personal values it keeps: the team ids)."""
+    details = {
+        "examples": [{"pers_person_id": "P77", "pers_forename": "Zoë", "dob": "2015-03-01"}],
+        "observed": "O'Brien",
+    }
+    if expectation == "every_team_is_a_unit" and not success:
+        details["values"] = [{"team_id": "T999", "records": n}]
+    details = json.dumps(details)
     con.execute(
         "insert into audit.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run_id, datetime(2017, 11, 30, 2, 5), sid, day, suite, table, expectation, column,
@@ -333,14 +335,15 @@ def test_a_warning_is_alerted_the_first_time_only(tmp_path, smtp, webhook):
     assert first[:2] == [
         "Snapshot 2017-11-27: 1 warning-severity check failed for the first time. A warning"
         " does not stop the publication; it is not sent again while it keeps failing.",
-        "- marts: marts.outcome_metrics: every_team_is_a_unit: 2 rows",
+        "- marts: marts.outcome_metrics: every_team_is_a_unit: 2 rows, e.g. team_id=T999,"
+        " records=2",
     ]
     assert "started by the sensor new_snapshot_sensor" in posts[0].body
     assert f"- the data-quality page: {settings.data_docs_dir / 'index.html'}" in posts[0].body
     assert posts[1].body.splitlines()[1] == "- marts: marts.outcome_metrics: rates_in_range: 1 row"
     assert "every_team_is_a_unit" not in posts[1].body  # known since the first night
     assert posts[2].body.splitlines()[1] == (
-        "- marts: marts.outcome_metrics: every_team_is_a_unit: 1 row"
+        "- marts: marts.outcome_metrics: every_team_is_a_unit: 1 row, e.g. team_id=T999, records=1"
     )
     assert_no_personal_value(*(m.body for m in mails), *(p.body for p in posts))
     time.sleep(0.3)

@@ -255,10 +255,15 @@ def _shareable_contract_columns() -> frozenset[str]:
 SHAREABLE_CONTRACT = _shareable_contract_columns()
 
 
+def is_count(column: str) -> bool:
+    """A column that holds a count or a measure, which says nothing on its own of what failed."""
+    return bool(_COUNT_NAME.match(column.lower()))
+
+
 def value_is_shareable(column: str | None) -> bool:
     """Whether values of ``column`` (raw, staging or mart, or a count a check computes) may be
     shown wherever a data-quality result goes. Unknown columns are not."""
     if not column:
         return False
     name = column.lower()
-    return name in SHAREABLE_CONTRACT or name in SHAREABLE_DERIVED or bool(_COUNT_NAME.match(name))
+    return name in SHAREABLE_CONTRACT or name in SHAREABLE_DERIVED or is_count(name)

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import duckdb
 
 from fiw import snapshots
+from fiw.quality.results import values_text
 from fiw.run import LAUNCHED_BY_CLI, LAUNCHED_BY_TAG, LOG_FILE_TAG, REFUSAL_MARK
 from fiw.run.progress import STEP_NAMES
 from fiw.run.recovery import DIED_MARK, JOB_NAME
@@ -371,14 +372,14 @@ def alert_new_warnings(
         _ensure_table(con)
         results = con.execute(
             "select suite, table_name, expectation, column_name, bool_and(success),"
-            " max(unexpected_count) from audit.dq_results"
+            " max(unexpected_count), max(details) from audit.dq_results"
             " where snapshot_id = ? and run_id = ? and severity = 'warning'"
             " group by all order by all",
             [snapshot_id, run.run_id],
         ).fetchall()
         now = _utc_now()
         new = []
-        for suite, table, expectation, column, success, count in results:
+        for suite, table, expectation, column, success, count, details in results:
             key = _warning_key(suite, table, expectation, column)
             if success:
                 con.execute(
@@ -387,7 +388,8 @@ def alert_new_warnings(
                     [now, WARNING, key],
                 )
             elif not _sent(con, WARNING, key, open_only=True):
-                new.append((key, _check(suite, table, expectation, column), count))
+                label = _check(suite, table, expectation, column)
+                new.append((key, label, count, values_text(details)))
         if not new:
             return 0
         day = con.execute(
@@ -400,16 +402,17 @@ def alert_new_warnings(
             " A warning does not stop the publication; it is not sent again while it keeps"
             " failing.",
         ]
-        for _, label, count in new:
+        for _, label, count, values in new:
             rows = "could not be evaluated" if count is None else _plural(count, "row")
-            lines.append(f"- {label}: {rows}")
+            eg = f", e.g. {values}" if values else ""  # codes, team ids, counts: no personal data
+            lines.append(f"- {label}: {rows}{eg}")
         lines += _where(settings, run)
         lines.append(f"- the data-quality page: {settings.data_docs_dir / 'index.html'}")
         title = f"fiw: new data-quality warning{'s' if n > 1 else ''} on snapshot {day}"
         alert = Alert(title, "\n".join(lines))
         delivery = deliver(settings.alert_urls, alert, logger)
         snapshot = snapshots.Snapshot(snapshot_id, day) if day else None
-        for key, _, _ in new:
+        for key, *_ in new:
             _record(con, WARNING, key, alert, delivery, snapshot, run.run_id)
         return n
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import duckdb
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fiw.quality.results import values_text
 from fiw.run.launcher import RunOutcome
 from fiw.settings import Settings
 from fiw.snapshots import REFUSED, as_utc, last_published_at, stale_since, utc_now
@@ -109,18 +109,6 @@ def print_run(console: Console, settings: Settings, outcome: RunOutcome) -> None
     if outcome.run_ids:
         console.print(f"Dagster runs: {', '.join(outcome.run_ids)}")
         console.print(f"Run log (Dagster events, dbt output, tracebacks): {outcome.log_file}")
-
-
-def values_text(details: str | None) -> str:
-    """The offending values a dq_results row keeps (no personal data), as one short text."""
-    try:
-        values = json.loads(details or "{}").get("values") or []
-    except (ValueError, AttributeError):
-        return ""
-    return "; ".join(
-        ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-        for value in values
-    )
 
 
 def _print_warnings(console: Console, settings: Settings, run_ids: list[str]) -> None:

@@ -116,7 +116,10 @@ def record_dbt_results(
             table, column, name = _describe(node, nodes)
             failures = result.get("failures") or 0
             values = _failing_values(con, result, column) if status in ("fail", "warn") else []
-            severity = (node.get("config") or {}).get("severity", "ERROR").lower()
+            # dbt's status says what the test came to (a warn_if threshold can warn a test whose
+            # configured severity is error); the configured severity says it for a pass.
+            configured = (node.get("config") or {}).get("severity", "ERROR").lower()
+            severity = "warn" if status == "warn" else configured
             where = f"{table}.{column}" if column else table
             line = f"{name} on {where} failed on {failures} rows"
             if values:

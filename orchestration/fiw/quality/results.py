@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fiw.contract import value_is_shareable
+from fiw.contract import is_count, value_is_shareable
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class QualityReport:
 def shareable_values(rows: list[Any], column: str | None = None) -> list[Any]:
     """The parts of offending rows that may leave the raw layer: from dict rows the keys whose
     column is shareable; from bare values (a column expectation's), the values when ``column`` is.
-    Rows left with nothing shareable are dropped."""
+    Rows left with nothing shareable but counts are dropped."""
     out: list[Any] = []
     for row in rows:
         if isinstance(row, dict):
@@ -143,8 +143,20 @@ def shareable_values(rows: list[Any], column: str | None = None) -> list[Any]:
                 kept = kept if value_is_shareable(column) else {"count": row["count"]}
             else:
                 kept = {k: v for k, v in row.items() if value_is_shareable(k)}
-            if kept and set(kept) != {"count"}:
+            if not all(is_count(k) for k in kept):  # counts alone say nothing of what failed
                 out.append(kept)
         elif value_is_shareable(column):
             out.append({column: row})
     return out
+
+
+def values_text(details: str | None) -> str:
+    """The offending values a dq_results row keeps (no personal data), as one short text."""
+    try:
+        values = json.loads(details or "{}").get("values") or []
+    except (ValueError, AttributeError):
+        return ""
+    return "; ".join(
+        ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        for value in values
+    )
