@@ -141,3 +141,19 @@ def test_fiw_status_uses_the_setting(tmp_path, age, stale):
     console = Console(record=True, width=220)
     assert print_status(console, settings) == 0
     assert ("Data is stale" in console.export_text()) == stale
+
+
+def test_status_finds_a_publication_older_than_the_30_snapshots_it_lists(tmp_path):
+    """Thirty-one refused nights after the publication: the table shows the newest 30, and the
+    last publication is still named (it was searched for only among the rows shown)."""
+    settings = _warehouse(tmp_path, [PUBLISHED_AT])
+    with connect(settings) as con:
+        for i in range(31):
+            con.execute(
+                "insert into audit.snapshots (snapshot_id, snapshot_date, status, reason,"
+                " loaded_at) values (?, ?, 'failed_volume', 'lost rows', ?)",
+                [f"R{i}", date(2026, 12, 1) + timedelta(days=i), PUBLISHED_AT],
+            )
+    text = _status(settings, now=PUBLISHED_AT.replace(tzinfo=UTC))
+    assert "Last publication: snapshot 2026-11-20" in text
+    assert "2026-11-20" not in text.split("Last publication")[0]  # not among the rows listed

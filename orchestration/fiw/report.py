@@ -171,8 +171,11 @@ def _print_status(
         f"from {schema}.snapshots order by snapshot_date desc, loaded_at desc limit 30"
     ).fetchall()
     console.print(_snapshot_table("Snapshots (newest first)", rows))
-    pub = [r for r in rows if r[1] == "published"]
-    console.print(f"Last publication: snapshot {pub[0][0]}" if pub else "Nothing published yet.")
+    # Not from the 30 rows shown: a publication older than 30 refused nights is still the one.
+    pub = con.execute(
+        f"select max(snapshot_date) from {schema}.snapshots where status = 'published'"
+    ).fetchone()[0]
+    console.print(f"Last publication: snapshot {pub}" if pub else "Nothing published yet.")
     # Publication times are in the audit log only (published.duckdb has none): while a run holds
     # the warehouse, staleness is not shown.
     now = utc_now() if now is None else as_utc(now)
