@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -21,32 +22,18 @@ from bench.baseline import differences
 
 pytestmark = pytest.mark.slow
 
-PUBLISHED_COLUMNS = {
-    "outcome_metrics": [
-        "window_name", "window_start", "window_end", "segment", "metric", "numerator",
-        "denominator", "rate", "suppressed", "as_of_date",
-    ],
-    "plan_episodes": [
-        "plan_episode_id", "child_key", "case_key", "plan_type", "level", "start_date",
-        "end_date", "end_reason", "segment",
-    ],
-    "plan_transitions": [
-        "from_plan_episode_id", "to_plan_episode_id", "child_key", "from_type", "to_type",
-        "direction", "from_end_date", "to_start_date",
-    ],
-    "caseload_monthly": [
-        "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
-        "children_per_fte",
-    ],
-    "dq_results": [
-        "run_id", "checked_at", "snapshot_date", "suite", "table_name", "expectation",
-        "column_name", "success", "unexpected_count", "details",
-    ],
-    "snapshots": [
-        "snapshot_date", "checksum", "status", "reason", "rows_loaded", "rows_quarantined",
-        "loaded_at",
-    ],
-}  # fmt: skip
+INTERFACE = Path(__file__).resolve().parents[1] / "docs" / "interface.md"
+
+
+def _promised_columns() -> dict[str, list[str]]:
+    """interface.md's "Published tables" table: the promise, read from the contract itself."""
+    text = INTERFACE.read_text(encoding="utf-8")
+    section = text.split("## Published tables", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|$", section, re.MULTILINE)
+    return {table: [c.strip() for c in cols.split(",")] for table, cols in rows}
+
+
+PUBLISHED_COLUMNS = _promised_columns()
 
 AS_OF = date(2017, 11, 30)
 
