@@ -181,9 +181,7 @@ def _load_folder(
                 return seen
         return _record_refusal(con, name, when, checksum, checksum, str(folder.path), e)
     carried = returns.CARRIED if isinstance(folder, returns.ReturnsFolder) else None
-    return _write_snapshot(
-        settings, con, name, when, checksum, str(folder.path), staged, carried
-    )
+    return _write_snapshot(settings, con, name, when, checksum, str(folder.path), staged, carried)
 
 
 def _refuse_future(
