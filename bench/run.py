@@ -1,6 +1,7 @@
 """The benchmark: fiw against plain DuckDB at three sizes, per stage, medians of repeated runs.
 
     .venv/bin/python bench/run.py [--sizes 12000,200000,2000000] [--repeats 3 | 3,3,1] [--write]
+        [--returns]
 
 ``--repeats`` is one count for every size or one per size. For each size it generates the exports
 once (timed; exports already in ``bench/out`` are reused and their generation figures read from
@@ -11,6 +12,12 @@ whose peak memory is read from ``wait4``. Per-stage wall times come from the Dag
 statistics, per-stage peak memory from the metadata each step records. The baseline's numerators
 and denominators must equal ``marts.outcome_metrics``: a differential test on large data. With
 ``--write`` the table goes to ``bench/RESULTS.md``.
+
+``--returns`` also writes each size's authority as statutory returns (``fiw generate --format
+returns``: every collection year up to the same date) and, per repeat, runs ``fiw run`` on them
+from a cold home right after the SSD run: the load step of each (Dagster's ``raw_snapshots``
+step) and its whole run are printed side by side with their ratio (issue 12: returns load in at
+most twice the SSD snapshot's time).
 """
 
 from __future__ import annotations
@@ -64,9 +71,13 @@ def run_measured(args: list[str], env: dict | None = None) -> Measure:
     return Measure(seconds, usage.ru_maxrss / 1024)
 
 
-def _logged_generation(children: int) -> Measure:
+def _gen_log(children: int, fmt: str) -> str:
+    return f"gen-{children}.log" if fmt == "ssd" else f"gen-{fmt}-{children}.log"
+
+
+def _logged_generation(children: int, fmt: str = "ssd") -> Measure:
     """Wall time and peak memory of an earlier ``fiw generate`` from its ``time -v`` log."""
-    log = OUT / f"gen-{children}.log"
+    log = OUT / _gen_log(children, fmt)
     text = log.read_text() if log.exists() else ""
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
@@ -76,16 +87,17 @@ def _logged_generation(children: int) -> Measure:
     return Measure(seconds, int(peak.group(1)) / 1024, {"from_log": True})
 
 
-def generate(children: int) -> tuple[Path, Measure]:
-    exports = OUT / f"exports-{children}"
+def generate(children: int, fmt: str = "ssd") -> tuple[Path, Measure]:
+    name = "exports" if fmt == "ssd" else f"exports-{fmt}"
+    exports = OUT / f"{name}-{children}"
     if (exports / AS_OF.isoformat() / "_SUCCESS").exists():
-        return exports, _logged_generation(children)
+        return exports, _logged_generation(children, fmt)
     shutil.rmtree(exports, ignore_errors=True)
     fiw = str(Path(sys.executable).parent / "fiw")
-    gen = [fiw, "generate", "--out", str(exports), "--children", str(children)]
+    gen = [fiw, "generate", "--format", fmt, "--out", str(exports), "--children", str(children)]
     measure = run_measured(gen)
     minutes, seconds = divmod(measure.seconds, 60)
-    (OUT / f"gen-{children}.log").write_text(  # the lines _logged_generation reads
+    (OUT / _gen_log(children, fmt)).write_text(  # the lines _logged_generation reads
         f'\tCommand being timed: "{" ".join(gen)}"\n'
         f"\tElapsed (wall clock) time (h:mm:ss or m:ss): {int(minutes)}:{seconds:05.2f}\n"
         f"\tMaximum resident set size (kbytes): {int(measure.peak_mib * 1024)}\n"
@@ -152,17 +164,27 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def bench_size(children: int, repeats: int) -> dict:
+def bench_size(children: int, repeats: int, with_returns: bool = False) -> dict:
     exports, gen = generate(children)
+    if with_returns:
+        returns_exports, _ = generate(children, "returns")
     home = OUT / f"home-{children}"
-    runs, bases = [], []
+    runs, bases, returns_runs = [], [], []
     for i in range(repeats):  # interleaved, so both see the same machine load
         runs.append(fiw_run(exports, home))
+        if with_returns:
+            returns_runs.append(fiw_run(returns_exports, OUT / f"home-returns-{children}"))
         bases.append(baseline(exports))
         print(
             f"  repeat {i + 1}: fiw {runs[-1].seconds:.1f} s "
             + " ".join(f"{k} {v[0]:.1f}" for k, v in runs[-1].extra.items())
-            + f", baseline {bases[-1].seconds:.1f} s",
+            + f", baseline {bases[-1].seconds:.1f} s"
+            + (
+                f", returns: fiw {returns_runs[-1].seconds:.1f} s, load "
+                f"{returns_runs[-1].extra['load'][0]:.1f} s"
+                if with_returns
+                else ""
+            ),
             flush=True,
         )
     mismatches = compare_with_baseline(exports, home)
@@ -190,6 +212,18 @@ def bench_size(children: int, repeats: int) -> dict:
         "baseline_seconds": median([b.seconds for b in bases]),
         "baseline_peak_mib": max(b.peak_mib for b in bases),
         "mismatches": mismatches,
+        "returns": returns_figures(returns_exports, returns_runs) if with_returns else None,
+    }
+
+
+def returns_figures(exports: Path, runs: list[Measure]) -> dict:
+    folder = exports / AS_OF.isoformat()
+    years = sorted(p.stem for p in folder.glob("cin/*.xml"))
+    return {
+        "years": f"{years[0]}-{years[-1]} ({len(years)})" if years else "none",
+        "fiw_seconds": median([r.seconds for r in runs]),
+        "load_seconds": median([r.extra.get("load", (0.0, 0.0))[0] for r in runs]),
+        "load_peak_mib": max(r.extra.get("load", (0.0, 0.0))[1] for r in runs),
     }
 
 
@@ -233,6 +267,25 @@ def render(results: list[dict], command: str) -> str:
             f"load {r['rows'] / load:,.0f} rows/s, whole run {r['rows'] / r['fiw_seconds']:,.0f}"
             " rows/s"
         )
+    if any(r.get("returns") for r in results):
+        lines.append("")
+        lines.append(
+            "Statutory returns (`--returns`: the same authority as SSDA903 and CIN census files, "
+            "every collection year to the same date; `fiw run` from a cold home after each SSD "
+            "run; load = the `raw_snapshots` step):"
+        )
+        lines.append("")
+        for r in results:
+            ret = r.get("returns")
+            if ret:
+                ssd_load = r["stages"]["load"][0]
+                lines.append(
+                    f"- {r['children']:,} children, collection years {ret['years']}: load "
+                    f"{ret['load_seconds']:.2f} s vs SSD {ssd_load:.2f} s "
+                    f"(**{ret['load_seconds'] / ssd_load:.1f}x**, peak {ret['load_peak_mib']:.0f} "
+                    f"MiB); whole run {ret['fiw_seconds']:.1f} s vs {r['fiw_seconds']:.1f} s "
+                    f"({ret['fiw_seconds'] / r['fiw_seconds']:.1f}x)"
+                )
     lines.append("")
     lines.append("Per-stage peak memory (MiB, process or its dbt child, whichever is larger):")
     lines.append("")
@@ -247,6 +300,12 @@ def main() -> int:
     parser.add_argument("--sizes", default="12000,200000,2000000")
     parser.add_argument("--repeats", default="3", help="one count, or one per size: 3,3,1")
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument(
+        "--returns",
+        action="store_true",
+        help="also time loading the same authority's statutory returns (fiw generate --format "
+        "returns) beside its SSD snapshot",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     repeats = [int(r) for r in args.repeats.split(",")]
@@ -257,7 +316,7 @@ def main() -> int:
     results = []
     for size, n in zip(sizes, repeats, strict=True):
         print(f"benchmarking {size:,} children, {n} runs ...", flush=True)
-        results.append(bench_size(size, n))
+        results.append(bench_size(size, n, args.returns))
         print(render(results[-1:], ""), flush=True)
     text = render(results, "python bench/run.py " + " ".join(sys.argv[1:]))
     print(text)

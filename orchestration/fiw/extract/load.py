@@ -16,7 +16,8 @@ each snapshot found at the source, oldest first:
 3. read every object into temp tables; a file-level breach records ``rejected``, loads nothing;
 4. apply the row rules in ``contract.LOAD_ORDER`` (references see accepted rows only);
 5. compare each object's rows with the last accepted snapshot (``volume``: an object that lost
-   more than ``settings.volume_drop`` of its rows, or every row, fails the volume rule);
+   more than ``settings.volume_drop`` of its rows, or every row, fails the volume rule; only the
+   objects the snapshot's kind carries are compared: returns hold no workers or teams);
 6. in one transaction write raw rows (quarantined ones flagged), ``audit.quarantine``,
    ``audit.snapshot_objects`` and ``audit.snapshots``: ``failed_volume`` when the volume rule
    failed (its reasons first, then any quarantine ones: a header-only ``ssd_person`` also leaves
@@ -179,7 +180,8 @@ def _load_folder(
             if seen is not None:
                 return seen
         return _record_refusal(con, name, when, checksum, checksum, str(folder.path), e)
-    return _write_snapshot(settings, con, name, when, checksum, str(folder.path), staged)
+    carried = returns.CARRIED if isinstance(folder, returns.ReturnsFolder) else None
+    return _write_snapshot(settings, con, name, when, checksum, str(folder.path), staged, carried)
 
 
 def _refuse_future(
@@ -301,7 +303,10 @@ def _write_snapshot(
     sid: str,
     source: str,
     staged: dict[str, StagedObject],
+    carried: tuple[str, ...] | None = None,
 ) -> SnapshotOutcome:
+    """``carried``: the objects this kind of snapshot can hold (None: all), the only ones the
+    volume rule compares."""
     quarantine_tables: dict[str, str] = {}
     accepted_tables: list[str] = []
     try:
@@ -321,7 +326,7 @@ def _write_snapshot(
             for c in counts.values()
             if c.share_quarantined > settings.quarantine_threshold
         ]
-        dropped = volume.problems(con, when, counts, settings.volume_drop)
+        dropped = volume.problems(con, when, counts, settings.volume_drop, carried)
         status = FAILED_VOLUME if dropped else FAILED_QUARANTINE if over else LOADED
         reason = "; ".join(dropped + over) or None
         con.begin()

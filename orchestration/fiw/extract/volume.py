@@ -13,10 +13,16 @@ writes the header, and a header-only file passes every other rule.
   quarantined ones included: the rule is about what the exporter wrote; what the row rules refused
   is the quarantine threshold's business, so each refusal points at one cause.
 - "More than": a loss of exactly ``FIW_VOLUME_DROP`` (half the rows, by default) passes.
+- Only the objects the snapshot's kind carries are compared (``carried``): statutory returns
+  (docs/returns.md) never carry ``ssd_involvements``, ``ssd_professionals`` or
+  ``ssd_department``, so a returns snapshot after an SSD one is not refused for their absence,
+  while every object returns do carry (persons, referrals, plans, episodes of care) is compared
+  with the last accepted snapshot whatever its kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -67,14 +73,19 @@ def problems(
     when: date,
     counts: dict[str, ObjectCounts],
     volume_drop: float,
+    carried: Collection[str] | None = None,
 ) -> list[str]:
     """One reason per object of ``counts`` that broke the rule against the last accepted
-    snapshot not dated after ``when``, in the order of ``counts``; empty when none did."""
+    snapshot not dated after ``when``, in the order of ``counts``; empty when none did.
+    ``carried``: the objects this snapshot's kind can hold (None: every object); the others
+    are not compared."""
     reference = last_accepted(con, when)
     if reference is None:
         return []
     reasons = []
     for c in counts.values():
+        if carried is not None and c.object not in carried:
+            continue
         before = reference.rows.get(c.object)
         if before is not None and lost(before, c.rows, volume_drop):
             reasons.append(

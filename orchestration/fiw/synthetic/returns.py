@@ -5,9 +5,12 @@ the records open during that year (started by 31 March, not ended before 1 April
 before), as the authority would have returned them on 31 March: an end after that date is not
 known yet, so it is left empty with its reason. The 903 is written as CSV tables (``header.csv``,
 ``episodes.csv``, dates ``DD/MM/YYYY``) for every year but one, which is one XML file; the CIN
-census is one XML file per year. Plans and assessments not linked to a referral cannot be
-returned in the CIN census and are left out; so are workers, teams and the link from a period of
-care to its referral, which the returns do not carry.
+census is one XML file per year. The census holds every plan and assessment inside the
+referral (``CINdetails``) it belongs to: one the case system did not link to a referral goes in
+the referral metrics.md's fallback gives it (the child's case open on its start date, the latest
+referral first), so its case is the same either way; one with no such case cannot be returned and
+is left out. Workers, teams and the link from a period of care to its referral are not in the
+returns at all (docs/returns.md, "What returns cannot carry").
 """
 
 from __future__ import annotations
@@ -91,10 +94,11 @@ def write_returns(ssd_folder: Path, out: Path, when: date) -> ReturnsReport:
     xml_year = years[len(years) // 2] if len(years) > 1 else None
     report = ReturnsReport(folder, years, xml_year)
     people = {p["pers_person_id"]: p for p in data["ssd_person"]}
+    fallback = _referral_of_items(data)
     for year in years:
         first, last = date(year - 1, 4, 1), date(year, 3, 31)
         report.rows[f"903 {year}"] = _write_903(folder, data, people, year, first, last, xml_year)
-        report.rows[f"CIN {year}"] = _write_cin(folder, data, people, year, first, last)
+        report.rows[f"CIN {year}"] = _write_cin(folder, data, people, fallback, year, first, last)
     (folder / "_SUCCESS").write_bytes(b"")
     return report
 
@@ -163,21 +167,77 @@ def _write_903(folder, data, people, year, first, last, xml_year) -> int:
     return len(episodes)
 
 
-def _write_cin(folder, data, people, year, first, last) -> int:
+ITEMS = (  # object, its referral id, person, start and end columns
+    (
+        "ssd_cin_assessments",
+        "cina_referral_id",
+        "cina_person_id",
+        "cina_assessment_start_date",
+        None,
+    ),
+    (
+        "ssd_cin_plans",
+        "cinp_referral_id",
+        "cinp_person_id",
+        "cinp_cin_plan_start_date",
+        "cinp_cin_plan_end_date",
+    ),
+    (
+        "ssd_cp_plans",
+        "cppl_referral_id",
+        "cppl_person_id",
+        "cppl_cp_plan_start_date",
+        "cppl_cp_plan_end_date",
+    ),
+)
+
+
+def _case_open_on(cases: list[dict], day: str | None) -> str | None:
+    """metrics.md's fallback: the id of the case (not NFA) of ``cases`` open on ``day``, the
+    latest referral date first (then open, else the latest close), or None."""
+    d = _d(day)
+    open_ = [
+        c
+        for c in cases
+        if d is not None
+        and _d(c["cine_referral_date"]) <= d
+        and (not c["cine_close_date"] or d <= _d(c["cine_close_date"]))
+    ]
+    if not open_:
+        return None
+    best = max(
+        open_,
+        key=lambda c: (c["cine_referral_date"], c["cine_close_date"] is None, c["cine_close_date"]),
+    )
+    return best["cine_referral_id"]
+
+
+def _referral_of_items(data) -> dict[tuple[str, int], str | None]:
+    """(object, row index) -> the referral a plan or assessment without one is returned in."""
+    cases: dict[str, list[dict]] = defaultdict(list)
+    for r in data["ssd_cin_episodes"]:
+        if r["cine_referral_nfa"] != "Y":
+            cases[r["cine_person_id"]].append(r)
+    return {
+        (name, i): _case_open_on(cases[row[person]], row[start])
+        for name, ref, person, start, _ in ITEMS
+        for i, row in enumerate(data[name])
+        if not row[ref]
+    }
+
+
+def _write_cin(folder, data, people, fallback, year, first, last) -> int:
     referrals = [
         r
         for r in data["ssd_cin_episodes"]
         if _open_in(r["cine_referral_date"], r["cine_close_date"], first, last)
     ]
     items: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for name, ref, start, end in (
-        ("ssd_cin_assessments", "cina_referral_id", "cina_assessment_start_date", None),
-        ("ssd_cin_plans", "cinp_referral_id", "cinp_cin_plan_start_date", "cinp_cin_plan_end_date"),
-        ("ssd_cp_plans", "cppl_referral_id", "cppl_cp_plan_start_date", "cppl_cp_plan_end_date"),
-    ):
-        for row in data[name]:
-            if row[ref] and _open_in(row[start], row[end] if end else None, first, last):
-                items[row[ref]][name].append(row)
+    for name, ref, _, start, end in ITEMS:
+        for i, row in enumerate(data[name]):
+            referral = row[ref] or fallback.get((name, i))
+            if referral and _open_in(row[start], row[end] if end else None, first, last):
+                items[referral][name].append(row)
     by_child: dict[str, list[dict]] = defaultdict(list)
     for r in sorted(referrals, key=lambda r: r["cine_referral_date"]):
         by_child[r["cine_person_id"]].append(r)

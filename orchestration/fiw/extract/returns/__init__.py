@@ -7,10 +7,11 @@ audit) is shared.
 """
 
 from fiw.extract.returns.folder import (
+    CARRIED,
     ReturnsFolder,
     checksum_folder,
     is_returns_folder,
     stage_folder,
 )
 
-__all__ = ["ReturnsFolder", "checksum_folder", "is_returns_folder", "stage_folder"]
+__all__ = ["CARRIED", "ReturnsFolder", "checksum_folder", "is_returns_folder", "stage_folder"]

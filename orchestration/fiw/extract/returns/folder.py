@@ -35,6 +35,8 @@ RETURNS = (SSDA903, CIN)
 SOURCE_COLUMN = "_source"
 # Returns carry no workers and no teams: these objects are always empty.
 NO_WORKFORCE = ("ssd_involvements", "ssd_professionals", "ssd_department")
+# The objects a returns snapshot can hold: the only ones the volume rule compares for it.
+CARRIED = tuple(name for name in LOAD_ORDER if name not in NO_WORKFORCE)
 _FILES_TABLE = "_fiw_returns_files"
 
 # Kinds of file in the plan.

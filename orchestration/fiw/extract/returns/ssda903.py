@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fiw.extract.returns.rows import FileProblem, RowSink, clean, dmy_to_iso, key, sex
-from fiw.extract.returns.xmlstream import child, children, records, text
+from fiw.extract.returns.xmlstream import child, children, fields, records
 
 HEADER = "header"
 EPISODES = "episodes"
@@ -124,24 +124,15 @@ def read_xml(path: Path, display: str, sink: RowSink, file_no: int) -> None:
     """Stream one 903 XML file (``/EXPSSDA903/CHILD``) into the sink."""
     for location, element in records(path, display, ("EXPSSDA903", "CHILD")):
         head = child(element, "HEADER")
-        child_id = text(head, "CHILDID")
+        h = fields(head)
+        child_id = h.get("CHILDID")
         where = f"{display}: {location}/HEADER"
         if head is not None:
-            values = person(
-                child_id,
-                text(head, "SEX"),
-                text(head, "DOB"),
-                text(head, "ETHNIC"),
-                text(head, "UPN"),
-            )
+            values = person(child_id, h.get("SEX"), h.get("DOB"), h.get("ETHNIC"), h.get("UPN"))
             sink.add("ssd_person", values, file_no, where)
         for i, ep in enumerate(children(element, "EPISODE"), start=1):
+            e = fields(ep)
             values = episode(
-                child_id,
-                text(ep, "DECOM"),
-                text(ep, "RNE"),
-                text(ep, "CIN"),
-                text(ep, "DEC"),
-                text(ep, "REC"),
+                child_id, e.get("DECOM"), e.get("RNE"), e.get("CIN"), e.get("DEC"), e.get("REC")
             )
             sink.add("ssd_cla_episodes", values, file_no, f"{display}: {location}/EPISODE[{i}]")

@@ -3,7 +3,7 @@
 :func:`records` yields each element at a given path (``("Message", "Children", "Child")``) with
 its XPath-style location (``/Message/Children/Child[12]``), complete with its subtree, and drops it
 once the caller is done, so a file of any size is read in the memory of one record. Elements
-outside the path (a header) are offered to ``on_other`` when they end. Namespaces are ignored
+at other paths the caller names (a header's) are offered to it when they end. Namespaces are ignored
 (elements are matched by local name); entities are not resolved and nothing is fetched from the
 network.
 """
@@ -28,45 +28,79 @@ def local(tag: object) -> str | None:
     return tag.rsplit("}", 1)[-1]
 
 
+def _any_ns(name: str) -> str:
+    """lxml's pattern for ``name`` in any namespace or none."""
+    return "{*}" + name
+
+
 def children(element: etree._Element, name: str) -> list[etree._Element]:
-    return [c for c in element if local(c.tag) == name]
+    return list(element.iterchildren(_any_ns(name)))
 
 
 def text(element: etree._Element | None, name: str) -> str | None:
     """Trimmed text of the first child called ``name``; None when absent or empty."""
+    return fields(element).get(name)
+
+
+def fields(element: etree._Element | None) -> dict[str, str | None]:
+    """Trimmed text of each child by local name (the first of a name), in one pass: reading a
+    record's values this way costs one Python step per child, not one search per value."""
+    out: dict[str, str | None] = {}
     if element is None:
-        return None
+        return out
     for c in element:
-        if local(c.tag) == name:
-            return clean(c.text)
-    return None
+        tag = c.tag
+        if not isinstance(tag, str):
+            continue
+        if tag[0] == "{":
+            tag = tag[tag.index("}") + 1 :]
+        if tag not in out:
+            out[tag] = clean(c.text)
+    return out
 
 
 def child(element: etree._Element | None, name: str) -> etree._Element | None:
     if element is None:
         return None
-    return next((c for c in element if local(c.tag) == name), None)
+    return element.find(_any_ns(name))
+
+
+def _path(element: etree._Element) -> tuple[str | None, ...]:
+    """Local names from the root down to ``element``."""
+    names = []
+    while element is not None:
+        names.append(local(element.tag))
+        element = element.getparent()
+    return tuple(reversed(names))
 
 
 def records(
     path: Path,
     display: str,
     record_path: tuple[str, ...],
-    on_other: Callable[[tuple[str, ...], etree._Element], None] | None = None,
+    watch: dict[tuple[str, ...], Callable[[etree._Element], None]] | None = None,
 ) -> Iterator[tuple[str, etree._Element]]:
     """Yield ``(location, element)`` for each element at ``record_path`` (root name first).
+
+    ``watch`` maps other paths (a header's element) to a function called with the element when
+    it ends. Only the root, the records' and the watched elements' names reach Python
+    (``iterparse``'s tag filter): the parser builds the rest of each record without a Python call
+    per element, which is what makes a big file quick to read.
 
     Raises :class:`FileProblem` naming ``display`` when the file is not well-formed XML or its
     root element is not ``record_path[0]``; ``OSError`` when it cannot be read.
     """
-    names: list[str] = []  # local names from the root down to the current element
-    steps: list[str] = []  # the same as XPath steps with their index: Child[12]
-    counts: list[dict[str, int]] = [{}]  # per open element: how many of each child name so far
-    depth = len(record_path)
+    watch = watch or {}
+    root_name, record_name = record_path[0], record_path[-1]
+    tags = sorted({_any_ns(n) for n in (root_name, record_name, *(p[-1] for p in watch))})
+    prefix = "/" + "/".join(record_path[:-1])
+    parent, n = None, 0  # the records' parent element and how many records it had so far
+    checked = False
     with path.open("rb") as f:
         parser = etree.iterparse(
             f,
             events=("start", "end"),
+            tag=tags,
             resolve_entities=False,
             no_network=True,
             huge_tree=True,
@@ -75,33 +109,33 @@ def records(
         )
         try:
             for event, element in parser:
-                name = local(element.tag) or ""
+                if not checked:  # the first element reported: the root, if the root is right
+                    _check_root(element.getroottree().getroot(), root_name, display)
+                    checked = True
                 if event == "start":
-                    if not names and name != record_path[0]:
-                        raise FileProblem(
-                            f"{display}: root element is <{name}>, not <{record_path[0]}>"
-                        )
-                    n = counts[-1][name] = counts[-1].get(name, 0) + 1
-                    names.append(name)
-                    steps.append(f"{name}[{n}]" if len(names) == depth else name)
-                    counts.append({})
                     continue
-                if tuple(names) == record_path:
-                    yield "/" + "/".join(steps), element
+                name = local(element.tag)
+                where = _path(element)
+                if name == record_name and where == record_path:
+                    if element.getparent() is not parent:
+                        parent, n = element.getparent(), 0
+                    n += 1
+                    yield f"{prefix}/{record_name}[{n}]", element
                     _drop(element)
-                elif tuple(names[:depth]) != record_path:  # not inside a record
-                    if on_other is not None:
-                        on_other(tuple(names), element)
-                    if len(names) == 2:
-                        _drop(element)
-                names.pop()
-                steps.pop()
-                counts.pop()
+                elif where in watch:
+                    watch[where](element)
         except etree.XMLSyntaxError as e:
             line = f" (line {e.lineno}, column {e.offset})" if e.lineno else ""
             message = (e.msg or str(e)).strip().splitlines()[0]
             message = _POSITION.sub("", message)  # already said, before the message
             raise FileProblem(f"{display}: not well-formed XML{line}: {message}") from None
+        if not checked and parser.root is not None:  # nothing matched: only the root can tell
+            _check_root(parser.root, root_name, display)
+
+
+def _check_root(root: etree._Element, name: str, display: str) -> None:
+    if local(root.tag) != name:
+        raise FileProblem(f"{display}: root element is <{local(root.tag)}>, not <{name}>")
 
 
 def _drop(element: etree._Element) -> None:
