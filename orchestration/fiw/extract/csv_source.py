@@ -24,9 +24,9 @@ from fiw.extract.staged import (
     StagedObject,
     first_row,
     missing_columns,
-    normalise_header,
     quote_ident,
     quote_literal,
+    resolve_header,
     stage_columns,
 )
 
@@ -94,7 +94,7 @@ def _read(
     names: list[str],
     header_lines: int,
 ) -> StagedObject:
-    normalised, _ = normalise_header(names)
+    normalised, _ = resolve_header(obj, names)
     arrived = stage_columns(obj, normalised)
     spec = ", ".join(f"{quote_literal(col)}: 'VARCHAR'" for _, col in arrived)
     con.execute(f"drop table if exists {_REJECTS}")
@@ -199,7 +199,7 @@ def stage_folder(
                 f"missing: {', '.join(obj.column_names)}"
             )
             continue
-        normalised, header_problems = normalise_header(names)
+        normalised, header_problems = resolve_header(obj, names)
         problems.extend(f"{info.name}: line 1 (header): {p}" for p in header_problems)
         missing = missing_columns(obj, normalised)
         if missing:

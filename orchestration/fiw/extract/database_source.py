@@ -40,8 +40,8 @@ from fiw.extract.staged import (
     StagedObject,
     first_row,
     missing_columns,
-    normalise_header,
     quote_ident,
+    resolve_header,
     stage_columns,
 )
 
@@ -188,7 +188,7 @@ def _read_table(
             sa.text(f"select * from {quoted}")
         )
         names = list(result.keys())
-        normalised, problems = normalise_header(names)
+        normalised, problems = resolve_header(obj, names)
         missing = missing_columns(obj, normalised)
         if missing:
             problems.append(f"required column(s) {', '.join(missing)} missing")
