@@ -2,7 +2,10 @@
 
 DuckDB's ``read_csv`` does the parsing (all columns as text, RFC 4180 quoting, strict mode, errors
 collected with ``store_rejects``), so millions of rows never pass through Python. Only the header
-is read in Python, to match column names case-insensitively and to know where data starts.
+is read in Python, to match column names case-insensitively (and under their other SSD names,
+``seeds/ssd_column_aliases.csv``) and to know where data starts. The same scan counts each
+record's fields against the header's (see ``_fields_sql``): a record with more or fewer, even
+extra empty ones, rejects the snapshot.
 
 File-level breaches (missing file, missing column, bad UTF-8, bad CSV) are collected for every file
 and raised together as :class:`SnapshotRejected`, each naming the file, the line and the column. A
