@@ -196,8 +196,9 @@ def _read(
                 raise
             # Newlines inside quoted fields: DuckDB's parallel reader cannot pad short records
             # then, and its serial reader pads them but does not report a quote left open at
-            # the end of the file. So the strict reader, without padding, checks the quoting
-            # (and every field count it can see) first; then the serial reader stages the file.
+            # the end of the file (it drops or truncates that record). So the strict reader,
+            # without padding, checks the quoting first (its field count errors are ignored:
+            # it does not see extra empty fields), then the serial reader stages the file.
             _reset_rejects(con)
             con.execute(f"select count(*) from {_read_csv_sql(info, columns, '')}").fetchall()
             _raise_first_reject(con, info, arrived, table)
