@@ -94,7 +94,7 @@ def test_primary_key_duplicated_quarantines_every_copy(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("bad", ["2024-02-30", "10/01/2024", "2024-1-10", "2024-01-10T09:00:00"])
+@pytest.mark.parametrize("bad", ["2024-02-30", "10/01/2024", "2024-1-10", "2024-01-10 9:00:00"])
 def test_bad_date(tmp_path, bad):
     entry = _single(tmp_path, "ssd_cin_episodes", 0, cine_close_date=bad)
     assert entry == (

@@ -67,8 +67,9 @@ def test_file_cut_mid_record_rejects_on_the_field_count(tmp_path):
     settings, outcome = _load_person_file(tmp_path, body)
     reason = _rejected_nothing_loaded(settings, outcome)
     assert reason == (
-        "rejected whole, nothing loaded: ssd_person.csv: line 3, column pers_sex: not valid CSV "
-        "(MISSING COLUMNS: Expected Number of Columns: 8 Found: 3)"
+        "rejected whole, nothing loaded: ssd_person.csv: line 3 has 3 fields where the header has "
+        "8: an unquoted comma in a value (or a field left out) shifts every later value of the "
+        "record, so the file is not loaded as it stands"
     )
 
 

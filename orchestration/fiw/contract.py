@@ -220,6 +220,38 @@ def code_list(seed: str) -> frozenset[str]:
         return frozenset(row["code"] for row in csv.DictReader(f))
 
 
+ALIASES_SEED = "ssd_column_aliases"
+
+
+@cache
+def column_aliases() -> dict[str, dict[str, str]]:
+    """Other names of contract columns (exports.md: renamed between SSD versions), by object:
+    ``{object: {alias: column}}``, all lower case. Read from ``seeds/ssd_column_aliases.csv``.
+
+    Raises ValueError when the list itself is wrong: an unknown object or column, an alias that is
+    a contract column of its object, or one alias given for two columns.
+    """
+    aliases: dict[str, dict[str, str]] = {}
+    path = SEEDS_DIR / f"{ALIASES_SEED}.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            obj, column, alias = (
+                row[k].strip().lower() for k in ("object", "column_name", "alias")
+            )
+            where = f"{path.name}, line {line}"
+            if obj not in OBJECTS:
+                raise ValueError(f"{where}: {obj!r} is not a contract object")
+            if column not in OBJECTS[obj].column_names:
+                raise ValueError(f"{where}: {column!r} is not a column of {obj}")
+            if alias in OBJECTS[obj].column_names:
+                raise ValueError(f"{where}: alias {alias!r} is itself a column of {obj}")
+            known = aliases.setdefault(obj, {})
+            if known.get(alias, column) != column:
+                raise ValueError(f"{where}: alias {alias!r} given for {known[alias]} and {column}")
+            known[alias] = column
+    return aliases
+
+
 def personal_columns() -> dict[str, list[str]]:
     """Personal-data columns per object: they never leave the raw layer."""
     return {o.name: [c.name for c in o.columns if c.personal] for o in OBJECTS.values()}

@@ -7,8 +7,9 @@ The snapshot date is today's date, unless ``$FIW_SNAPSHOT_DATE`` (``YYYY-MM-DD``
 for example when re-running last night's load. The snapshot id is the SHA-256 of the sorted lines
 ``table:<object>:<sha256 of the object's rows>``, where an object's rows are hashed as its
 column names (sorted) followed by each row as a JSON array of text values in that column order,
-the rows sorted; so neither column order nor row order in the database changes the id. Rows are
-numbered (``_line_number``) in that canonical order.
+the rows sorted; so neither column order nor row order in the database changes the id. A column
+arriving under another SSD name (``seeds/ssd_column_aliases.csv``) counts under its contract
+name. Rows are numbered (``_line_number``) in that canonical order.
 
 A database that cannot be used at all (a SQLite file that does not exist, a server that cannot be
 reached, a driver that is not installed, a malformed URL) raises :class:`FiwError` naming the URL
@@ -40,8 +41,8 @@ from fiw.extract.staged import (
     StagedObject,
     first_row,
     missing_columns,
-    normalise_header,
     quote_ident,
+    resolve_header,
     stage_columns,
 )
 
@@ -188,7 +189,7 @@ def _read_table(
             sa.text(f"select * from {quoted}")
         )
         names = list(result.keys())
-        normalised, problems = normalise_header(names)
+        normalised, problems = resolve_header(obj, names)
         missing = missing_columns(obj, normalised)
         if missing:
             problems.append(f"required column(s) {', '.join(missing)} missing")

@@ -37,11 +37,21 @@ def _value(col: Column, alias: str = "s") -> str:
     return f"'''' || left({alias}.{col.name}, 40) || ''''"
 
 
+# The text of a date (exports.md): ISO ``YYYY-MM-DD``, or a datetime ``YYYY-MM-DD HH:MM:SS`` or
+# ``YYYY-MM-DDTHH:MM:SS`` with up to seven fractional digits (SQL Server's ``datetime`` writes
+# ``2016-10-31 00:00:00.000``, ``datetime2`` up to seven digits), truncated to its date. Nothing
+# else: no time zone, no 24:00:00 or leap second, no surrounding spaces, no eighth digit.
+_DATE_TEXT = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_TIME_TEXT = "[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,7})?"
+
+
 def valid_date_sql(expr: str) -> str:
-    """True when ``expr`` is an ISO date, or an ISO datetime ``YYYY-MM-DD HH:MM:SS``."""
+    """True when ``expr`` is a date as exports.md allows: ISO date, or datetime with up to seven
+    fractional digits whose date part is a real date (the shape by a regular expression, the
+    calendar by ``strptime``)."""
     return (
-        f"((length({expr}) = 10 and try_strptime({expr}, '%Y-%m-%d') is not null) or "
-        f"(length({expr}) = 19 and try_strptime({expr}, '%Y-%m-%d %H:%M:%S') is not null))"
+        f"(regexp_full_match({expr}, '{_DATE_TEXT}({_TIME_TEXT})?') and "
+        f"try_strptime(left({expr}, 10), '%Y-%m-%d') is not null)"
     )
 
 

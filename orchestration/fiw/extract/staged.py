@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from fiw.contract import SsdObject
+from fiw.contract import SsdObject, column_aliases
 
 
 def first_row(
@@ -81,6 +81,27 @@ def normalise_header(names: list[str]) -> tuple[list[str], list[str]]:
         seen.setdefault(name, i)
         normalised.append(name)
     return normalised, problems
+
+
+def resolve_header(obj: SsdObject, names: list[str]) -> tuple[list[str], list[str]]:
+    """:func:`normalise_header`, then each column that arrived under another name of a contract
+    column (``seeds/ssd_column_aliases.csv``) renamed to the contract's name.
+
+    A header naming one contract column twice, under its own name and an alias (or two aliases),
+    is ambiguous: a problem naming both columns as they arrived and their positions.
+    """
+    normalised, problems = normalise_header(names)
+    aliases = column_aliases().get(obj.name, {})
+    resolved = [aliases.get(n, n) for n in normalised]
+    first: dict[str, int] = {}
+    for i, (arrived, name) in enumerate(zip(normalised, resolved, strict=True), start=1):
+        j = first.setdefault(name, i)
+        if j != i and normalised[j - 1] != arrived:  # the same name twice: normalise_header's
+            problems.append(
+                f"columns {normalised[j - 1]} (column {j}) and {arrived} (column {i}) are both "
+                f"{name} (under its names in different SSD versions): ambiguous, keep one of them"
+            )
+    return resolved, problems
 
 
 def stage_columns(obj: SsdObject, normalised: list[str]) -> list[tuple[str, str]]:
