@@ -4,10 +4,13 @@ built from it, so `dagster dev`, the daemon and `fiw run` all load on a fresh cl
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -40,15 +43,38 @@ def _dbt_sources_mtime() -> float:
 
 def ensure_dbt_manifest() -> Path:
     """Parse the dbt project when its manifest is missing or older than any project file (what
-    dagster-dbt's ``prepare_if_dev`` does, but outside ``dagster dev`` too)."""
+    dagster-dbt's ``prepare_if_dev`` does, but outside ``dagster dev`` too).
+
+    Several processes can find it stale at once (test workers, the daemon and the webserver after
+    an edit of a model or seed): one parses, under a lock, into a folder of its own, and the
+    manifest is swapped in by a rename, so no process ever reads a half-written one."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    if not manifest.exists() or manifest.stat().st_mtime < _dbt_sources_mtime():
-        subprocess.run(
-            [dbt_executable(), "parse", "--quiet"],
-            cwd=DBT_PROJECT_DIR,
-            check=True,
-            env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
-        )
+
+    def stale() -> bool:
+        return not manifest.exists() or manifest.stat().st_mtime < _dbt_sources_mtime()
+
+    if not stale():
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / ".parse.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stale():  # another process may have parsed while this one waited
+            scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=manifest.parent))
+            cache = manifest.parent / "partial_parse.msgpack"  # dbt re-parses changed files only
+            if cache.exists():
+                shutil.copyfile(cache, scratch / cache.name)
+            try:
+                subprocess.run(
+                    [dbt_executable(), "parse", "--quiet", "--target-path", str(scratch)],
+                    cwd=DBT_PROJECT_DIR,
+                    check=True,
+                    env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+                )
+                if (scratch / cache.name).exists():
+                    os.replace(scratch / cache.name, cache)
+                os.replace(scratch / "manifest.json", manifest)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
     return manifest
 
 
