@@ -99,7 +99,7 @@ def test_a_warning_is_published_and_printed_with_its_team_and_exit_0(new_team):
     assert result.returncode == 0, out + result.stderr
     assert f"Published: snapshot {DAY2}" in out
     line = next((x for x in out.splitlines() if x.startswith("warning:")), out)
-    assert "every_team_is_a_unit (marts) on marts.outcome_metrics failed on 1 rows" in line
+    assert "every_team_is_a_unit (marts) on marts.outcome_metrics failed on 1 row," in line
     assert f"team_id={NEW_TEAM}, records=" in line
 
 

@@ -126,7 +126,7 @@ def _print_warnings(console: Console, settings: Settings, run_ids: list[str]) ->
         ).fetchall()
     for day, suite, table, check, column, n, details in rows:
         where = f"{table}.{column}" if column else table
-        count = "" if n is None else f" on {n:,} rows"
+        count = "" if n is None else f" on {n:,} row{'' if n == 1 else 's'}"
         values = values_text(details)
         eg = f", e.g. {values}" if values else ""
         console.print(
