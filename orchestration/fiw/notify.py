@@ -297,16 +297,18 @@ def refusal_alert(
     failed = []
     if status == snapshots.FAILED_VALIDATION and run is not None:
         failed = con.execute(
-            "select suite, table_name, expectation, column_name, unexpected_count"
+            "select suite, table_name, expectation, column_name, unexpected_count, details"
             " from audit.dq_results where snapshot_id = ? and run_id = ? and not success"
             " and severity = 'error' order by suite, table_name, expectation, column_name",
             [snapshot_id, run.run_id],
         ).fetchall()
     if failed:
         lines.append(f"{_plural(len(failed), 'blocking check')} failed:")
-        for suite, table, expectation, column, count in failed:
+        for suite, table, expectation, column, count, details in failed:
             rows = "could not be evaluated" if count is None else _plural(count, "row")
-            lines.append(f"- {_check(suite, table, expectation, column)}: {rows}")
+            values = values_text(details)  # codes, team ids, counts: no personal data
+            eg = f", e.g. {values}" if values else ""
+            lines.append(f"- {_check(suite, table, expectation, column)}: {rows}{eg}")
     elif status == snapshots.FAILED_VALIDATION:
         lines.append("The failed checks: fiw status (below).")
     elif reason:
