@@ -75,7 +75,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 # metric -> (what it counts, in a sentence's words). Order: the evaluation's.
 METRICS: dict[str, str] = {
-    "de_escalation_rate": "Cases with a child protection plan or care whose plan was de-escalated",
+    "de_escalation_rate": "Cases on a child protection plan or in care that stepped down a level",
     "de_escalation_cp_to_cin_share": "De-escalations from child protection to child in need",
     "de_escalation_lac_to_cin_share": "De-escalations from looked after to child in need",
     "closure_rate": "Cases closed",
