@@ -159,6 +159,26 @@ def test_publishes_exactly_the_interface_tables_without_personal_data(settings, 
         assert c.execute("select count(*) from outcome_metrics").fetchone() == (3,)
 
 
+def test_the_release_holds_the_report_and_the_data_quality_line(settings, con) -> None:
+    """The evaluation report and ``data_quality.csv`` are written into the new release folder
+    before it is swapped in, for everyone to read, and say what the release files say."""
+    build_marts(con, NEW_DATE)
+    pub.publish(settings, con, NEW, "run-1")
+    release = settings.home / "release"
+    assert os.readlink(release) == ".release-run-1"
+    assert (release / "data_quality.csv").read_text() == (
+        "as_of_date,checks,failed_errors,failed_warnings\n2017-11-30,1,1,0\n"
+    )
+    page = release / "report.html"
+    assert (page.stat().st_mode & 0o777) == 0o644
+    text = page.read_text(encoding="utf-8")
+    assert "Cases closed: 22.0% under Family Insights against 0.0% under the previous model" in text
+    assert 'data-key="family_insights|neglect|closure_rate" data-col="rate" data-value="c"' in text
+    assert "CIN 8940" not in text and "no_overlapping_cp_plans" not in text
+    assert "1 blocking check</span>" not in text  # counts only, each in its own figure
+    assert ">1</span> blocking check failed" in text
+
+
 def test_audit_records_the_publication(settings, con) -> None:
     pub.publish(settings, con, OLD, "run-1")
     build_marts(con, NEW_DATE)

@@ -1,4 +1,4 @@
-"""The ``fiw`` command: generate | run | status | metrics (see docs/interface.md)."""
+"""The ``fiw`` command: generate | run | status | metrics | report (see docs/interface.md)."""
 
 from __future__ import annotations
 
@@ -121,6 +121,21 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return print_metrics(console, _settings(args), args.segment)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from fiw.publish.report import build_report
+
+    settings = _settings(args)
+    release = settings.home / "release"
+    if not (release / "outcome_metrics.csv").is_file():
+        raise FiwError(
+            f"nothing is published in {settings.home}: there is no release/outcome_metrics.csv.",
+            "Run `fiw run` first; the report is built from the published release.",
+        )
+    path = build_report(release.resolve())
+    console.print(f"Evaluation report: {release / path.name}", highlight=False)
+    return 0
+
+
 RUN_EPILOG = """\
 exit codes:
   0  every snapshot found was loaded and the newest good one is published (or nothing was new)
@@ -211,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--home", help=home_help)
     metrics.add_argument("--segment", default="all", help="a segment, or '*' for every one")
     metrics.set_defaults(func=cmd_metrics)
+
+    report = sub.add_parser(
+        "report",
+        help="rebuild release/report.html, the evaluation report, from the current release",
+        description="Rebuild the evaluation report (release/report.html) from the open-data CSV "
+        "files of the current release, as every publication does. It reads nothing else.",
+    )
+    report.add_argument("--home", help=home_help)
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -9,7 +9,8 @@ leaves the old file byte for byte and removes its temporary file. Only then are
 ``audit.snapshots`` (this snapshot ``published``, the previous publication ``superseded``) and
 ``audit.publications`` updated.
 
-Beside it, in the same step, the release (``release/``: open-data CSV files, ``release.py``) and
+Beside it, in the same step, the release (``release/``: open-data CSV files, ``release.py``, and
+the evaluation report built from them, ``report.py``) and
 the catalogue (``catalog/``: the dbt docs of the published tables, ``catalog.py``) are written
 complete into new folders and swapped in just after the file (``swap.py``); every tier gets its
 permissions (``tiers.py``, docs/audiences.md) before anyone can open it.
@@ -32,7 +33,7 @@ import duckdb
 
 from fiw.faults import pause_point
 from fiw.publish import swap, tiers
-from fiw.publish.release import write_release
+from fiw.publish.release import write_data_quality, write_release
 from fiw.settings import Settings, suppression_threshold
 
 FOLDERS = ("release", "catalog")  # swapped in beside published.duckdb
@@ -213,14 +214,24 @@ def _check_publishable(con: duckdb.DuckDBPyConnection, snapshot_id: str):
 
 
 def _write_folders(
-    settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    snapshot_id: str,
+    snapshot_date,
 ) -> dict[str, Path]:
     """The new ``release/`` and ``catalog/``, complete and with their tier's permissions, in
-    folders of their own beside the live ones (swapped in after ``published.duckdb``)."""
+    folders of their own beside the live ones (swapped in after ``published.duckdb``).
+
+    The release's evaluation report (``report.html``) is built last, from the release's own CSV
+    files only, so that it shows nothing the files do not share."""
     from fiw.publish.catalog import build_catalog
+    from fiw.publish.report import build_report
 
     release = swap.staging_dir(settings.home, "release", run_id)
     write_release(con, release, suppression_threshold())
+    write_data_quality(con, release, snapshot_id, snapshot_date)
+    build_report(release)
     tiers.share_with_release(release)
     catalog = swap.staging_dir(settings.home, "catalog", run_id)
     build_catalog(catalog)
@@ -264,7 +275,7 @@ def publish(
             raise PublishError(f"{tmp.name}.wal left after checkpoint")
         tiers.share_with_analysts(settings, tmp)  # the analysts' tier: 0640 to their group
         _fsync(tmp)
-        folders = _write_folders(settings, con, run_id)
+        folders = _write_folders(settings, con, run_id, snapshot_id, snapshot_date)
         pause_point("publish")  # test hook (fiw.faults): a kill here must leave the old file
         os.replace(tmp, target)
         _fsync(target.parent)  # make the rename itself durable

@@ -14,6 +14,13 @@ together with ``published.duckdb`` (:mod:`fiw.publish.swap`), one CSV file per r
     ``open_children`` no tighter than "at least 1" (a worker counts only with an open
     involvement), which the ``c`` already says. Zero is not small: 0 is published.
 
+``data_quality.csv``
+    One row: the published snapshot's extract date and, of its latest validation run in
+    ``audit.dq_results``, how many checks ran and how many failed, errors and warnings apart
+    (:func:`write_data_quality`). Counts of checks only: no check's name, table or values, which
+    stay in the warehouse and ``published.duckdb``. The evaluation report (``report.html``,
+    :mod:`fiw.publish.report`) says it in one line.
+
 Format, following the DfE's open-data standards for Explore Education Statistics (EES):
 
 - UTF-8 without a byte-order mark, comma separated, quotes only where needed (Python's ``csv``),
@@ -112,6 +119,17 @@ CASELOAD_MONTHLY: tuple[Column, ...] = (
     Column("children_per_fte", INDICATOR,
            "Children per full-time equivalent worker (c: suppressed; z: no FTE)",
            dp=DECIMAL_PLACES),
+)  # fmt: skip
+
+DATA_QUALITY: tuple[Column, ...] = (
+    Column("as_of_date", FILTER, "Extract date of the published snapshot (YYYY-MM-DD)"),
+    Column("checks", INDICATOR,
+           "Number of data-quality checks in the snapshot's latest validation run", dp=0),
+    Column("failed_errors", INDICATOR,
+           "Number of those checks that failed with severity error (they block a publication)",
+           dp=0),
+    Column("failed_warnings", INDICATOR,
+           "Number of those checks that failed with severity warning", dp=0),
 )  # fmt: skip
 
 RELEASED: dict[str, tuple[str, tuple[Column, ...]]] = {
@@ -287,4 +305,47 @@ def write_release(con: duckdb.DuckDBPyConnection, folder: Path, threshold: int) 
         os.fsync(fd)
     finally:
         os.close(fd)
+    return written
+
+
+def write_data_quality(
+    con: duckdb.DuckDBPyConnection, folder: Path, snapshot_id: str, snapshot_date: date
+) -> list[Path]:
+    """Write ``data_quality.csv`` (and its ``.meta.csv``) into ``folder``: the counts of checks
+    of ``snapshot_id``'s latest validation run (the run of its newest ``checked_at``), as the
+    data-quality page counts them; 0 checks when none is recorded. Returns the paths written."""
+    folder = Path(folder)
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'audit'"
+        " and table_name = 'dq_results'"
+    ).fetchone()[0]
+    checks = errors = warnings = 0
+    if exists:
+        checks, errors, warnings = con.execute(
+            """
+            select count(*),
+                   count(*) filter (where not coalesce(success, false) and severity <> 'warning'),
+                   count(*) filter (where not coalesce(success, false) and severity = 'warning')
+            from audit.dq_results
+            where snapshot_id = ? and run_id = (
+                select run_id from audit.dq_results where snapshot_id = ?
+                order by checked_at desc limit 1)
+            """,
+            [snapshot_id, snapshot_id],
+        ).fetchone()
+    row = [_date(snapshot_date), _count(checks), _count(errors), _count(warnings)]
+    written = []
+    try:
+        for path, header, rows in (
+            (folder / "data_quality.csv", [c.name for c in DATA_QUALITY], [row]),
+            (folder / "data_quality.meta.csv", META_HEADER, [c.meta_row() for c in DATA_QUALITY]),
+        ):
+            with open(path, "x", encoding="utf-8", newline="") as f:
+                written.append(path)
+                _write_csv(f, header, rows)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
     return written
