@@ -38,7 +38,7 @@ demo: setup
 	@echo "Data quality: $(CURDIR)/$(DEMO)/warehouse/data_docs/index.html"
 	@echo "Catalogue of the published tables: $(CURDIR)/$(DEMO)/warehouse/catalog/index.html"
 	@echo "Open data (release): $(CURDIR)/$(DEMO)/warehouse/release/"
-	@$(BIN)/fiw report --home $(CURDIR)/$(DEMO)/warehouse
+	@echo "Evaluation report: $(CURDIR)/$(DEMO)/warehouse/release/report.html   (rebuild: fiw report --home $(DEMO)/warehouse)"
 	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"
 
 test: setup browser lint pytest
