@@ -139,10 +139,10 @@ def con(settings):
         yield c
 
 
-def n_expectations(*suites: str) -> int:
+def n_expectations(*names: str) -> int:
     return sum(
         len(t.expectations)
-        for s in suites
+        for s in names
         for t in suites.load_suite(EXPECTATIONS_DIR / f"{s}.yml").tables
     )
 
