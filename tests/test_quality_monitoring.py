@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 
 import duckdb
 import pytest
 
-from tests.fixtures.pipeline import DAY1, DAY2, add_snapshot, baseline, fiw, plain, run, source
+from tests.fixtures.pipeline import (
+    DAY1,
+    DAY2,
+    RUN_TIMEOUT,
+    add_snapshot,
+    baseline,
+    fiw,
+    plain,
+    source,
+    start,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +46,7 @@ def _rewrite(path, change) -> list[dict[str, str]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def new_team(tmp_path_factory):
+def _new_team(tmp_path_factory):
     """DAY2 with three referrals moved to a team the case system has and the seed does not."""
     home = baseline(tmp_path_factory).copy(tmp_path_factory.mktemp("new_team"))
     folder = add_snapshot(source(tmp_path_factory), home.exports, DAY2)
@@ -58,16 +68,53 @@ def new_team(tmp_path_factory):
     episodes = _rewrite(folder / "ssd_cin_episodes.csv", move)
     ids = {r["cine_referral_id"] for r in episodes} | {r["cine_person_id"] for r in episodes}
     ids.discard("")
-    return home, run(home.exports, home.home), moved, ids
+    return home, moved, ids
 
 
-@pytest.fixture(scope="module")
-def header_only(tmp_path_factory):
+def _header_only(tmp_path_factory):
     """DAY2 whose involvements file holds its header and nothing else."""
     home = baseline(tmp_path_factory).copy(tmp_path_factory.mktemp("header_only"))
     folder = add_snapshot(source(tmp_path_factory), home.exports, DAY2)
     _rewrite(folder / "ssd_involvements.csv", lambda rows: [])
-    return home, run(home.exports, home.home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    """Both nights' ``fiw run`` at once (each is mostly fixed costs and waiting)."""
+    team_home, moved, ids = _new_team(tmp_path_factory)
+    header_home = _header_only(tmp_path_factory)
+    logs = tmp_path_factory.mktemp("logs")
+    started = {
+        "new_team": (team_home, start(team_home.exports, team_home.home, logs)),
+        "header_only": (header_home, start(header_home.exports, header_home.home, logs)),
+    }
+    results = {}
+    for name, (home, bg) in started.items():
+        try:
+            bg.proc.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            for _, other in started.values():
+                other.kill()
+            raise AssertionError(f"the {name} run ran over {RUN_TIMEOUT}s") from None
+        out, err = bg.stdout.read_text(), bg.stderr.read_text()
+        results[name] = (
+            home,
+            subprocess.CompletedProcess(bg.proc.args, bg.proc.returncode, out, err),
+        )
+    return results, moved, ids
+
+
+@pytest.fixture(scope="module")
+def new_team(nights):
+    results, moved, ids = nights
+    home, result = results["new_team"]
+    return home, result, moved, ids
+
+
+@pytest.fixture(scope="module")
+def header_only(nights):
+    return nights[0]["header_only"]
 
 
 def _check_records(home, asset: list[str], check: str) -> list:
