@@ -7,6 +7,8 @@ than the swap); a publication killed mid-swap, or held up by a reader, leaves th
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,8 +17,10 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
+from fiw import publish as pub
 from fiw.faults import MARKER, PAUSE_ENV
 from fiw.publish import PublishError, postgres
 from psycopg import errors
@@ -30,6 +34,9 @@ from tests.fixtures.pg_publication import (
     mixture_query,
     publication_database,
 )
+from tests.test_publish import NEW, NEW_DATE, OLD, OLD_DATE, build_marts, con, settings, sha256
+
+__all__ = ["con", "settings"]  # fixtures of tests/test_publish.py, used here too
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,8 +54,6 @@ def publish(pgdb, root: Path, generation: int, rows: int = 300, **swap) -> None:
 def test_publication_holds_every_table_row_and_description(pgdb, tmp_path):
     db, release = make_publication(tmp_path, 1)
     postgres.publish_to_postgres(pgdb.loader_url, db, release, tmp_path / "scratch")
-    import duckdb
-
     with pgdb.connect() as c, duckdb.connect(str(db), read_only=True) as d:
         for table in ANALYTICS_TABLES:
             want = d.execute(f"select * from {table} order by n").fetchall()
@@ -330,3 +335,86 @@ def test_a_login_that_cannot_act_as_the_loader_is_refused(postgres_server, tmp_p
         assert c.execute(
             "select count(*) from pg_namespace where nspname like 'analytics%'"
         ).fetchone() == (0,)
+
+
+# ------------------------------------------------------------------ through fiw.publish.publish
+
+
+@pytest.fixture
+def published_settings(settings, pgdb):
+    return dataclasses.replace(settings, publish_url=pgdb.loader_url)
+
+
+def test_publish_writes_the_same_tables_to_postgresql(published_settings, con, pgdb):
+    settings = published_settings
+    path = pub.publish(settings, con, OLD, "run-1")
+    with pgdb.connect("alice") as c, duckdb.connect(str(path), read_only=True) as d:
+        for table, (_, columns) in pub.PUBLISHED.items():
+            cols = ", ".join(columns)
+            want = d.execute(f"select {cols} from {table} order by all").fetchall()
+            got = c.execute(f"select {cols} from analytics.{table} order by {cols}").fetchall()
+            assert got == want, table
+        for table in ("outcome_metrics", "caseload_monthly"):
+            with (settings.home / "release" / f"{table}.csv").open(newline="") as f:
+                header, *lines = list(csv.reader(f))
+            got = c.execute(f"select * from release.{table}").fetchall()
+            assert [d_.name for d_ in c.execute(f"select * from release.{table}").description] == (
+                header
+            )
+            assert got == [tuple(v or None for v in line) for line in lines]
+        # the dbt descriptions of published.duckdb, on the server too
+        assert (
+            c.execute("select col_description('analytics.outcome_metrics'::regclass, 1)").fetchone()
+            == d.execute(
+                "select comment from duckdb_columns() where table_name = 'outcome_metrics'"
+                " and column_name = 'window_name'"
+            ).fetchone()
+        )
+    assert not [p for p in settings.home.iterdir() if "pgcopy" in p.name or "tmp" in p.name]
+
+
+def _unreachable(settings, monkeypatch):
+    return dataclasses.replace(
+        settings, publish_url="postgresql+psycopg://fiw_loader:s3cret@127.0.0.1:1/fiw"
+    )
+
+
+def _swap_fails(settings, monkeypatch):
+    def boom(con):
+        con.execute("alter schema analytics rename to analytics_old")  # half done, then...
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(postgres, "_swap", boom)
+    return settings
+
+
+@pytest.mark.parametrize("breaker", [_unreachable, _swap_fails], ids=["unreachable", "swap-fails"])
+def test_a_postgresql_failure_fails_the_publication_and_leaves_every_tier_old(
+    published_settings, con, pgdb, monkeypatch, breaker
+):
+    path = pub.publish(published_settings, con, OLD, "run-1")
+    before = sha256(path)
+    release_before = {f.name: sha256(f) for f in (published_settings.home / "release").iterdir()}
+    with pgdb.connect() as c:
+        pg_before = c.execute("select * from analytics.snapshots order by 1").fetchall()
+    build_marts(con, NEW_DATE)
+    settings = breaker(published_settings, monkeypatch)
+    with pytest.raises(PublishError, match="publication database postgresql") as caught:
+        pub.publish(settings, con, NEW, "run-2")
+    assert "s3cret" not in str(caught.value)
+    # files, PostgreSQL and the audit: all as before (the next run publishes again)
+    assert sha256(path) == before
+    assert {f.name: sha256(f) for f in (settings.home / "release").iterdir()} == release_before
+    assert not [p for p in settings.home.iterdir() if "run-2" in p.name]
+    with pgdb.connect() as c:
+        assert c.execute("select * from analytics.snapshots order by 1").fetchall() == pg_before
+    assert pgdb.schemas() == ["analytics", "release"]
+    assert con.execute(
+        "select snapshot_date, status from audit.snapshots order by 1"
+    ).fetchall() == [(OLD_DATE, "published"), (NEW_DATE, "validated")]
+    monkeypatch.undo()
+    pub.publish(published_settings, con, NEW, "run-3")
+    with pgdb.connect() as c:
+        assert c.execute(
+            "select snapshot_date, status from analytics.snapshots order by 1"
+        ).fetchall() == [(OLD_DATE, "superseded"), (NEW_DATE, "published")]
