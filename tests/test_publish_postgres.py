@@ -21,8 +21,10 @@ import duckdb
 import psycopg
 import pytest
 from fiw import publish as pub
+from fiw.errors import SettingError
 from fiw.faults import MARKER, PAUSE_ENV
 from fiw.publish import PublishError, postgres
+from fiw.settings import Settings
 from psycopg import errors
 
 from tests.fixtures.pg_publication import (
@@ -418,3 +420,47 @@ def test_a_postgresql_failure_fails_the_publication_and_leaves_every_tier_old(
         assert c.execute(
             "select snapshot_date, status from analytics.snapshots order by 1"
         ).fetchall() == [(OLD_DATE, "superseded"), (NEW_DATE, "published")]
+
+
+# ------------------------------------------------------------------------------ the setting
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("mysql://fiw:s3cret@db.example/fiw", "mysql://fiw:***@db.example/fiw"),
+        ("postgresql://fiw:s3cret@db.example", "postgresql://fiw:***@db.example"),
+        ("postgresql+pg8000://fiw:s3cret@db/fiw", "postgresql+pg8000://fiw:***@db/fiw"),
+        ("db.example:5432/fiw?password=s3cret", "..."),
+        ("nosuch://fiw:s3cret@db/fiw", "nosuch://..."),
+    ],
+)
+def test_a_malformed_publish_url_is_one_line_naming_the_setting(monkeypatch, value, shown):
+    monkeypatch.setenv("FIW_PUBLISH_URL", value)
+    with pytest.raises(SettingError) as caught:
+        Settings.resolve(home="/nonexistent/home")
+    lines = caught.value.lines()
+    assert lines[0].startswith(f"setting FIW_PUBLISH_URL={shown!r} is not valid: a SQLAlchemy URL")
+    assert "s3cret" not in " ".join(lines)
+
+
+def test_a_postgresql_publish_url_is_kept(monkeypatch):
+    monkeypatch.setenv("FIW_PUBLISH_URL", " postgresql+psycopg://fiw_loader:pw@db:5432/fiw ")
+    assert Settings.resolve(home="/nonexistent/home").publish_url == (
+        "postgresql+psycopg://fiw_loader:pw@db:5432/fiw"
+    )
+    monkeypatch.setenv("FIW_PUBLISH_URL", "")
+    assert Settings.resolve(home="/nonexistent/home").publish_url is None
+
+
+def test_the_roles_command_prints_the_script_and_applies_it(postgres_server):
+    from fiw.cli import main
+
+    name = postgres_server.new_database()
+    assert main(["postgres-roles", "--apply", postgres_server.url(name)]) == 0
+    with postgres_server.connect(name) as c:
+        assert c.execute(
+            "select has_database_privilege('fiw_analyst', current_database(), 'connect'),"
+            " has_database_privilege('public', current_database(), 'connect'),"
+            " has_database_privilege('fiw_loader', current_database(), 'create')"
+        ).fetchone() == (True, False, True)

@@ -95,7 +95,8 @@ def _publish_url(name: str) -> str | None:
         url = make_url(text)
         backend, driver = url.get_backend_name(), url.get_driver_name()
     except (SQLAlchemyError, ValueError):
-        raise SettingError(name, text.split("://", 1)[0] + "://...", PUBLISH_URL) from None
+        scheme = text.split("://", 1)[0] + "://..." if "://" in text else "..."  # no password
+        raise SettingError(name, scheme, PUBLISH_URL) from None
     shown = url.render_as_string(hide_password=True)
     if backend != "postgresql" or not url.database:
         raise SettingError(name, shown, PUBLISH_URL)
