@@ -464,3 +464,49 @@ def test_the_roles_command_prints_the_script_and_applies_it(postgres_server):
             " has_database_privilege('public', current_database(), 'connect'),"
             " has_database_privilege('fiw_loader', current_database(), 'create')"
         ).fetchone() == (True, False, True)
+
+
+# ------------------------------------------------------------------------- fiw run, end to end
+
+
+@pytest.mark.slow
+def test_fiw_run_publishes_to_postgresql_and_a_run_that_cannot_fails(pgdb, tmp_path_factory):
+    from tests.fixtures.pipeline import DAY1, DAY2, add_snapshot, plain, query, run, source
+
+    src = source(tmp_path_factory)
+    exports, home = tmp_path_factory.mktemp("exports"), tmp_path_factory.mktemp("pg") / "home"
+    add_snapshot(src, exports, DAY1)
+    first = run(exports, home, FIW_PUBLISH_URL=pgdb.loader_url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    published = home / "published.duckdb"
+
+    def same_everywhere() -> None:
+        with pgdb.connect("alice") as c:
+            for table, (_, columns) in pub.PUBLISHED.items():
+                cols = ", ".join(columns)
+                want = query(published, f"select {cols} from {table} order by all")
+                got = c.execute(f"select {cols} from analytics.{table} order by {cols}")
+                assert got.fetchall() == want, table
+            assert c.execute("select count(*) from release.outcome_metrics").fetchone() == (
+                len((home / "release" / "outcome_metrics.csv").read_text().splitlines()) - 1,
+            )
+
+    same_everywhere()
+    # The server cannot be reached: the run fails, says why, and nothing is published anywhere.
+    add_snapshot(src, exports, DAY2)
+    before = sha256(published)
+    down = "postgresql+psycopg://fiw_loader:s3cret@127.0.0.1:1/fiw"
+    failed = run(exports, home, FIW_PUBLISH_URL=down)
+    out = plain(failed.stdout + failed.stderr)
+    assert failed.returncode == 1, out
+    assert "publication database postgresql+psycopg://fiw_loader:***@127.0.0.1:1/fiw" in out
+    assert "s3cret" not in out
+    assert sha256(published) == before
+    same_everywhere()
+    # The next run with the server back publishes DAY2 to both.
+    again = run(exports, home, FIW_PUBLISH_URL=pgdb.loader_url)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert query(published, "select max(snapshot_date) from snapshots where status = 'published'")[
+        0
+    ] == (DAY2,)
+    same_everywhere()
