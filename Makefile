@@ -8,7 +8,7 @@ DEMO := demo
 # apt-get needs root: sudo unless make already runs as root (a CI container).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup browser validators demo test pytest lint format dagster bench clean
+.PHONY: setup browser postgres validators demo test pytest lint format dagster bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,17 @@ $(STAMP): pyproject.toml
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# PostgreSQL's server binaries, for the throw-away server the tests start on a free port
+# (tests/fixtures/postgres.py: initdb into a temporary folder, as nobody under root). Debian's
+# package would also create and start a cluster of its own on port 5432: it is told not to.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { \
+		$(SUDO) mkdir -p /etc/postgresql-common/createcluster.d && \
+		echo 'create_main_cluster = false' | \
+		$(SUDO) tee /etc/postgresql-common/createcluster.d/fiw-no-main-cluster.conf >/dev/null && \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
 # Data to Insight's validators of the statutory returns, in an environment of their own (they pin
 # old pandas and numpy): tests/test_returns_validators.py compares fiw with them. Quick once made.
@@ -43,7 +54,7 @@ demo: setup
 
 test: setup browser lint pytest
 
-pytest: setup browser validators
+pytest: setup browser postgres validators
 	$(BIN)/pytest
 
 lint: setup

@@ -68,6 +68,7 @@ def test_run_help_lists_the_exit_codes_and_every_setting():
         ("FIW_ALERT_URLS", "team-inbox", "Apprise's syntax"),
         ("FIW_ALERT_URLS", "json://ok.example,://broken", "Apprise's syntax"),
         ("FIW_WAREHOUSE_WAIT_SECONDS", "-5", "a number of at least 0"),
+        ("FIW_PUBLISH_URL", "mysql://fiw:pw@db/fiw", "a SQLAlchemy URL of a PostgreSQL database"),
     ],
 )
 def test_a_setting_that_makes_no_sense_stops_fiw_before_it_touches_anything(

@@ -136,6 +136,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_postgres_roles(args: argparse.Namespace) -> int:
+    from fiw.publish import PublishError
+    from fiw.publish.postgres import create_roles, roles_sql
+
+    if not args.apply:
+        print(";\n".join(roles_sql(args.database)) + ";")
+        return 0
+    try:
+        create_roles(args.apply)
+    except PublishError as e:
+        raise FiwError(f"{e}.", "Check the administrator's URL given to --apply.") from None
+    print("roles fiw_loader, fiw_analyst and fiw_public are ready; give fiw_loader a password")
+    return 0
+
+
 RUN_EPILOG = """\
 exit codes:
   0  every snapshot found was loaded and the newest good one is published (or nothing was new)
@@ -157,6 +172,8 @@ environment:
   FIW_ALERT_URLS            where alerts go, Apprise URLs, comma-separated (default unset)
   FIW_RETENTION_DAYS        days of raw snapshots kept, by extract date (default 400)
   FIW_WAREHOUSE_WAIT_SECONDS  how long to wait for a process holding the warehouse (300)
+  FIW_PUBLISH_URL           also publish to this PostgreSQL database, a SQLAlchemy URL such as
+                            postgresql+psycopg://fiw_loader@db/fiw (default unset: files only)
 
 The contract: docs/interface.md.
 """
@@ -235,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--home", help=home_help)
     report.set_defaults(func=cmd_report)
+
+    roles = sub.add_parser(
+        "postgres-roles",
+        help="the SQL that sets up the PostgreSQL roles of FIW_PUBLISH_URL (for an administrator)",
+        description="Print (or, with --apply, run) the idempotent statements that create the "
+        "roles fiw_loader, fiw_analyst and fiw_public and lock down the publication database "
+        "(README, 'Publishing to PostgreSQL').",
+    )
+    roles.add_argument("--database", default="fiw", help="the publication database's name")
+    roles.add_argument("--apply", metavar="ADMIN_URL", help="run them as this administrator")
+    roles.set_defaults(func=cmd_postgres_roles)
     return parser
 
 

@@ -11,7 +11,9 @@ the whole process group. The stages and where they pause:
 - ``validation``: between two Great Expectations suites, before any result is recorded
   (``fiw.quality.run_suites``);
 - ``publish``: after ``published.duckdb.tmp-<run>`` is written, checkpointed and fsynced, before
-  ``os.replace`` (``fiw.publish.publish``).
+  ``os.replace`` (``fiw.publish.publish``);
+- ``postgres``: inside the PostgreSQL publication's transaction, after the schemas are renamed
+  and the old ones dropped, before the commit (``fiw.publish.postgres``).
 
 With the variable unset or naming another stage, :func:`pause_point` returns at once.
 """
@@ -23,7 +25,7 @@ import time
 
 PAUSE_ENV = "FIW_TEST_PAUSE_AT"
 SECONDS_ENV = "FIW_TEST_PAUSE_SECONDS"
-STAGES = ("load", "validation", "publish")
+STAGES = ("load", "validation", "publish", "postgres")
 MARKER = "FIW-PAUSED-AT"
 
 

@@ -76,6 +76,35 @@ def _alert_urls(name: str) -> tuple[str, ...]:
     return urls
 
 
+PUBLISH_URL = (
+    "a SQLAlchemy URL of a PostgreSQL database, such as "
+    "postgresql+psycopg://fiw_loader:PASSWORD@db.example:5432/fiw"
+)
+
+
+def _publish_url(name: str) -> str | None:
+    """``FIW_PUBLISH_URL``: unset or empty for no PostgreSQL publication, else a PostgreSQL URL
+    naming a database (the password never appears in the error)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        url = make_url(text)
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+    except (SQLAlchemyError, ValueError):
+        scheme = text.split("://", 1)[0] + "://..." if "://" in text else "..."  # no password
+        raise SettingError(name, scheme, PUBLISH_URL) from None
+    shown = url.render_as_string(hide_password=True)
+    if backend != "postgresql" or not url.database:
+        raise SettingError(name, shown, PUBLISH_URL)
+    if driver not in ("psycopg", "psycopg2"):
+        raise SettingError(name, shown, PUBLISH_URL + " (fiw connects with psycopg)")
+    return text
+
+
 def _exports(value: str) -> str:
     if "://" in value:
         return value
@@ -96,6 +125,7 @@ class Settings:
     analyst_group: str | None = None
     alert_urls: tuple[str, ...] = ()
     warehouse_wait_seconds: float = 300.0
+    publish_url: str | None = None  # FIW_PUBLISH_URL: also publish to this PostgreSQL database
 
     @classmethod
     def resolve(cls, home: str | os.PathLike | None = None, exports: str | None = None) -> Settings:
@@ -110,6 +140,7 @@ class Settings:
             analyst_group=_group("FIW_ANALYST_GROUP"),
             alert_urls=_alert_urls("FIW_ALERT_URLS"),
             warehouse_wait_seconds=_number("FIW_WAREHOUSE_WAIT_SECONDS", "300", 0),
+            publish_url=_publish_url("FIW_PUBLISH_URL"),
         )
 
     @property

@@ -1,7 +1,10 @@
 """Read the nine objects from an SSD database over SQLAlchemy into temporary DuckDB tables.
 
-``settings.exports`` is a SQLAlchemy URL (SQL Server or PostgreSQL in deployments, SQLite in
-tests) whose default schema holds the objects as tables or views, names matched case-insensitively.
+``settings.exports`` is a SQLAlchemy URL (SQL Server or PostgreSQL in deployments; the tests use
+SQLite files and a real PostgreSQL server through psycopg 3, ``postgresql+psycopg://``) whose
+default schema holds the objects as tables or views, names matched case-insensitively, of any
+column types (a ``date`` column reads as ``2020-01-31``, a ``numeric`` as its shortest decimal). A
+login that may only SELECT them is enough.
 
 The snapshot date is today's date, unless ``$FIW_SNAPSHOT_DATE`` (``YYYY-MM-DD``) says otherwise,
 for example when re-running last night's load. The snapshot id is the SHA-256 of the sorted lines

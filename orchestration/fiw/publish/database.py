@@ -15,6 +15,10 @@ the catalogue (``catalog/``: the dbt docs of the published tables, ``catalog.py`
 complete into new folders and swapped in just after the file (``swap.py``); every tier gets its
 permissions (``tiers.py``, docs/audiences.md) before anyone can open it.
 
+With ``FIW_PUBLISH_URL`` set, the new file and release are also loaded into PostgreSQL
+(``postgres.py``) before anything is swapped, and that transaction commits just before the file
+is renamed: a PostgreSQL failure fails the publication with every tier and the audit unchanged.
+
 Disclosure control is not done here: ``outcome_metrics`` is copied from dbt's
 ``marts.outcome_metrics_suppressed`` (primary and complementary suppression), which the validation
 step audits by linear programming before publication.
@@ -255,6 +259,7 @@ def publish(
     catalog = "fiw_publish_" + re.sub(r"\W", "_", run_id)
     attached = False
     folders: dict[str, Path] = {}
+    staged = None  # the PostgreSQL publication (FIW_PUBLISH_URL), loaded but not committed
     try:
         quoted = str(tmp).replace("'", "''")
         con.execute(f"attach '{quoted}' as {catalog}")
@@ -276,12 +281,22 @@ def publish(
         tiers.share_with_analysts(settings, tmp)  # the analysts' tier: 0640 to their group
         _fsync(tmp)
         folders = _write_folders(settings, con, run_id, snapshot_id, snapshot_date)
+        if settings.publish_url:
+            from fiw.publish import postgres
+
+            staged = postgres.stage(
+                settings.publish_url, tmp, folders["release"], Path(f"{tmp}.pgcopy")
+            )
         pause_point("publish")  # test hook (fiw.faults): a kill here must leave the old file
+        if staged is not None:  # just before the files: a failure here leaves every tier old
+            staged.swap()
         os.replace(tmp, target)
         _fsync(target.parent)  # make the rename itself durable
         for name, folder in folders.items():
             swap.swap_in(settings.home, name, folder)
     except BaseException:
+        if staged is not None:
+            staged.close()  # rolls back whatever PostgreSQL has not committed
         if attached:
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"detach {catalog}")
