@@ -68,6 +68,35 @@ def build_marts(con, as_of: date) -> None:
         " 12 as open_children, 3 as workers, 2.5 as fte, 4.8 as children_per_fte",
         [as_of],
     )
+    build_matched_marts(con, as_of)
+
+
+def build_matched_marts(con, as_of: date) -> None:
+    """Hand-made matched_outcomes_suppressed and matched_balance_suppressed (docs/matching.md),
+    one row suppressed in each."""
+    con.execute(
+        "create or replace table marts.matched_outcomes_suppressed as select * from (values"
+        " ('family_insights', 'previous_model', 12, 'closed', 'matched', 2425, 516, 0.2128,"
+        "  2129, 690, 0.3131, -0.1003, -0.1263, -0.0743, 2425, 197, 2129, 196, false, $d),"
+        " ('family_insights', 'previous_model', 12, 'returned_home', 'matched', null, null, null,"
+        "  null, null, null, null, null, null, 2425, 197, 2129, 196, true, $d)"
+        ") as t (treated_window, control_window, follow_up_months, outcome, comparison,"
+        " treated_cases, treated_count, treated_rate, control_cases, control_count, control_rate,"
+        " difference, ci_lower, ci_upper, treated_matched, treated_dropped, control_matched,"
+        " control_dropped, suppressed, as_of_date)",
+        {"d": as_of},
+    )
+    con.execute(
+        "create or replace table marts.matched_balance_suppressed as select * from (values"
+        " ('family_insights', 'previous_model', 'sex', 'M', true, 0.511, 0.508, 0.006, 0.518,"
+        "  0.518, 0.0, false, $d),"
+        " ('family_insights', 'previous_model', 'sex', 'U', true, null, null, null, null, null,"
+        "  null, true, $d)"
+        ") as t (treated_window, control_window, characteristic, category, used_in_matching,"
+        " treated_mean_before, control_mean_before, std_diff_before, treated_mean_after,"
+        " control_mean_after, std_diff_after, suppressed, as_of_date)",
+        {"d": as_of},
+    )
 
 
 @pytest.fixture

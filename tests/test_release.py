@@ -27,6 +27,34 @@ CASELOAD_COLUMNS = [
     "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
     "children_per_fte",
 ]  # fmt: skip
+MATCHED_OUTCOME_COLUMNS = [
+    "as_of_date", "treated_window", "control_window", "follow_up_months", "outcome",
+    "comparison", "treated_cases", "treated_count", "treated_rate", "control_cases",
+    "control_count", "control_rate", "difference", "ci_lower", "ci_upper", "treated_matched",
+    "treated_dropped", "control_matched", "control_dropped",
+]  # fmt: skip
+MATCHED_BALANCE_COLUMNS = [
+    "as_of_date", "treated_window", "control_window", "characteristic", "category",
+    "used_in_matching", "treated_mean_before", "control_mean_before", "std_diff_before",
+    "treated_mean_after", "control_mean_after", "std_diff_after",
+]  # fmt: skip
+# outcome, comparison, cases / count / rate treated, then control, difference, interval, suppressed
+MATCHED_OUTCOME_ROWS = [
+    ("closed", "matched", 2425, 516, 0.21278, 2129, 690, 0.31313, -0.10035, -0.12634, -0.07436,
+     False),
+    ("closed", "unmatched", 2622, 563, 0.21472, 2325, 750, 0.32258, -0.10786, -0.1335, -0.0822,
+     False),
+    ("returned_home", "matched", None, None, None, None, None, None, None, None, None, True),
+    ("de_escalated", "matched", 0, 0, None, 40, 20, 0.5, None, None, None, False),  # no treated
+]  # fmt: skip
+MATCHED_SAMPLE = (2425, 197, 2129, 196)
+# characteristic, category, before: treated, control, std; after: treated, control, std; suppressed
+MATCHED_BALANCE_ROWS = [
+    ("sex", "M", 0.511, 0.508, 0.006, 0.518, 0.5180000000001, 0.0, False),
+    ("sex", "U", None, None, None, None, None, None, True),
+    ("referred_in_previous_12_months", "true", 0.0234, 0.0451, -0.11982, 0.009, 0.009, -0.0,
+     False),
+]  # fmt: skip
 
 # (window, segment, metric, numerator, denominator, rate, suppressed), in no particular order.
 OUTCOME_ROWS = [
@@ -82,6 +110,40 @@ def build(con, threshold: int = THRESHOLD) -> None:
             "insert into marts.caseload_monthly values (?, ?, 'neglect', ?, ?, ?, ?, ?, 'ab12')",
             [team, unit, month_end, children, workers, Decimal(fte), per_fte],
         )
+    build_matched(con, MATCHED_OUTCOME_ROWS, MATCHED_SAMPLE)
+
+
+def build_matched(con, outcome_rows, sample) -> None:
+    """marts.matched_outcomes_suppressed and marts.matched_balance_suppressed as dbt builds them
+    (docs/matching.md)."""
+    con.execute(
+        "create or replace table marts.matched_outcomes_suppressed (treated_window varchar,"
+        " control_window varchar, follow_up_months integer, outcome varchar, comparison varchar,"
+        " treated_cases bigint, treated_count bigint, treated_rate double, control_cases bigint,"
+        " control_count bigint, control_rate double, difference double, ci_lower double,"
+        " ci_upper double, treated_matched bigint, treated_dropped bigint,"
+        " control_matched bigint, control_dropped bigint, suppressed boolean, as_of_date date)"
+    )
+    for row in outcome_rows:
+        con.execute(
+            "insert into marts.matched_outcomes_suppressed values"
+            " ('family_insights', 'previous_model', 12, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?)",
+            [*row[:-1], *sample, row[-1], AS_OF],
+        )
+    con.execute(
+        "create or replace table marts.matched_balance_suppressed (treated_window varchar,"
+        " control_window varchar, characteristic varchar, category varchar,"
+        " used_in_matching boolean, treated_mean_before double, control_mean_before double,"
+        " std_diff_before double, treated_mean_after double, control_mean_after double,"
+        " std_diff_after double, suppressed boolean, as_of_date date)"
+    )
+    for row in MATCHED_BALANCE_ROWS:
+        con.execute(
+            "insert into marts.matched_balance_suppressed values"
+            " ('family_insights', 'previous_model', ?, ?, true, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [*row, AS_OF],
+        )
 
 
 @pytest.fixture
@@ -117,7 +179,7 @@ def four_places(value) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def test_writes_four_files_and_returns_them(con, tmp_path: Path) -> None:
+def test_writes_eight_files_and_returns_them(con, tmp_path: Path) -> None:
     folder = tmp_path / "release"
     folder.mkdir()
     written = write_release(con, folder, THRESHOLD)
@@ -126,6 +188,10 @@ def test_writes_four_files_and_returns_them(con, tmp_path: Path) -> None:
         "outcome_metrics.meta.csv",
         "caseload_monthly.csv",
         "caseload_monthly.meta.csv",
+        "matched_outcomes.csv",
+        "matched_outcomes.meta.csv",
+        "matched_balance.csv",
+        "matched_balance.meta.csv",
     ]
     assert all(p.parent == folder for p in written)
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in written)
@@ -138,6 +204,8 @@ def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Pa
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
+        ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
+        ("matched_balance.csv", MATCHED_BALANCE_COLUMNS),
         ("outcome_metrics.meta.csv", list(META_HEADER)),
         ("caseload_monthly.meta.csv", list(META_HEADER)),
     ):
@@ -156,6 +224,8 @@ def test_only_aggregate_columns_no_personal_data(release: Path) -> None:
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
+        ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
+        ("matched_balance.csv", MATCHED_BALANCE_COLUMNS),
     ):
         with open(release / name, encoding="utf-8", newline="") as f:
             got = next(csv.reader(f))
@@ -305,6 +375,8 @@ def test_caseload_round_trip_and_order(con, release: Path) -> None:
             CASELOAD_COLUMNS,
             {"open_children", "workers", "fte", "children_per_fte"},
         ),
+        ("matched_outcomes", MATCHED_OUTCOME_COLUMNS, set(MATCHED_OUTCOME_COLUMNS[6:])),
+        ("matched_balance", MATCHED_BALANCE_COLUMNS, set(MATCHED_BALANCE_COLUMNS[6:])),
     ],
 )
 def test_meta_lists_every_column_once(
@@ -333,6 +405,55 @@ def test_meta_lists_every_column_once(
             if v not in {"c", "z", "x", "low"}
         }
         assert places <= {int(dp[column])}, column
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def test_matched_outcomes_symbols_and_signs(release: Path) -> None:
+    rows = by_key(read(release / "matched_outcomes.csv"), "outcome", "comparison")
+    assert list(rows) == [  # ordered by outcome, comparison
+        ("closed", "matched"), ("closed", "unmatched"), ("de_escalated", "matched"),
+        ("returned_home", "matched"),
+    ]  # fmt: skip
+    closed = rows[("closed", "matched")]
+    assert [closed[c] for c in MATCHED_OUTCOME_COLUMNS[:6]] == [
+        "2017-11-30", "family_insights", "previous_model", "12", "closed", "matched",
+    ]  # fmt: skip
+    assert [closed[c] for c in MATCHED_OUTCOME_COLUMNS[6:]] == [
+        "2425", "516", "0.2128", "2129", "690", "0.3131", "-0.1004", "-0.1263", "-0.0744",
+        "2425", "197", "2129", "196",
+    ]  # fmt: skip
+    hidden = rows[("returned_home", "matched")]
+    assert [hidden[c] for c in MATCHED_OUTCOME_COLUMNS[6:15]] == ["c"] * 9
+    assert hidden["treated_matched"] == "2425"  # the sample is not small: shown
+    no_treated = rows[("de_escalated", "matched")]
+    assert [no_treated[c] for c in ("treated_rate", "difference", "ci_lower")] == ["z"] * 3
+
+
+def test_matched_outcomes_refuse_a_small_number(con, tmp_path: Path) -> None:
+    small = [("closed", "matched", 100, 3, 0.03, 100, 20, 0.2, -0.17, -0.2, -0.1, False)]
+    build_matched(con, small, MATCHED_SAMPLE)
+    with pytest.raises(ReleaseError, match="small"):
+        write_release(con, tmp_path, THRESHOLD)
+    assert list(tmp_path.iterdir()) == []
+    build_matched(con, MATCHED_OUTCOME_ROWS, (2425, 3, 2129, 196))  # a dropped group of 3
+    with pytest.raises(ReleaseError, match="small"):
+        write_release(con, tmp_path, THRESHOLD)
+    build_matched(con, MATCHED_OUTCOME_ROWS, (None, None, None, None))  # withheld: c
+    write_release(con, tmp_path, THRESHOLD)
+    first = read(tmp_path / "matched_outcomes.csv")[0]
+    assert [first[c] for c in MATCHED_OUTCOME_COLUMNS[-4:]] == ["c"] * 4
+
+
+def test_matched_balance(release: Path) -> None:
+    rows = by_key(read(release / "matched_balance.csv"), "characteristic", "category")
+    assert [rows[("sex", "M")][c] for c in MATCHED_BALANCE_COLUMNS[5:]] == [
+        "true", "0.5110", "0.5080", "0.0060", "0.5180", "0.5180", "0.0000",
+    ]  # fmt: skip
+    assert [rows[("sex", "U")][c] for c in MATCHED_BALANCE_COLUMNS[6:]] == ["c"] * 6
+    previous = rows[("referred_in_previous_12_months", "true")]
+    assert (previous["std_diff_before"], previous["std_diff_after"]) == ("-0.1198", "0.0000")
 
 
 # --------------------------------------------------------------------------- misuse

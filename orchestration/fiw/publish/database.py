@@ -21,7 +21,9 @@ is renamed: a PostgreSQL failure fails the publication with every tier and the a
 
 Disclosure control is not done here: ``outcome_metrics`` is copied from dbt's
 ``marts.outcome_metrics_suppressed`` (primary and complementary suppression), which the validation
-step audits by linear programming before publication.
+step audits by linear programming before publication; ``matched_outcomes`` and ``matched_balance``
+from ``marts.matched_outcomes_suppressed`` and ``marts.matched_balance_suppressed``
+(docs/matching.md), which hold no stratum-level figure.
 """
 
 from __future__ import annotations
@@ -70,6 +72,23 @@ PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
         (
             "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
             "children_per_fte",
+        ),
+    ),
+    "matched_outcomes": (
+        "marts.matched_outcomes_suppressed",
+        (
+            "treated_window", "control_window", "follow_up_months", "outcome", "comparison",
+            "treated_cases", "treated_count", "treated_rate", "control_cases", "control_count",
+            "control_rate", "difference", "ci_lower", "ci_upper", "treated_matched",
+            "treated_dropped", "control_matched", "control_dropped", "suppressed", "as_of_date",
+        ),
+    ),
+    "matched_balance": (
+        "marts.matched_balance_suppressed",
+        (
+            "treated_window", "control_window", "characteristic", "category", "used_in_matching",
+            "treated_mean_before", "control_mean_before", "std_diff_before", "treated_mean_after",
+            "control_mean_after", "std_diff_after", "suppressed", "as_of_date",
         ),
     ),
     "dq_results": (

@@ -13,6 +13,12 @@ together with ``published.duckdb`` (:mod:`fiw.publish.swap`), one CSV file per r
     back). ``workers`` and ``fte`` count professionals, not children, and stay: they bound
     ``open_children`` no tighter than "at least 1" (a worker counts only with an open
     involvement), which the ``c`` already says. Zero is not small: 0 is published.
+``matched_outcomes.csv`` and ``matched_balance.csv``
+    ``marts.matched_outcomes_suppressed`` and ``marts.matched_balance_suppressed``: the matched
+    comparison of the two windows (docs/matching.md), with its disclosure control already applied
+    in dbt (no stratum-level figure exists in either). A suppressed figure is written ``c``; a rate,
+    mean or difference that cannot be computed (no case on a side) ``z``. Differences, interval
+    ends and standardised differences may be negative.
 
 ``data_quality.csv``
     One row: the published snapshot's extract date and, of its latest validation run in
@@ -132,9 +138,136 @@ DATA_QUALITY: tuple[Column, ...] = (
            "Number of those checks that failed with severity warning", dp=0),
 )  # fmt: skip
 
+MATCHED_OUTCOMES: tuple[Column, ...] = (
+    Column(
+        "as_of_date",
+        FILTER,
+        "Extract date of the snapshot (YYYY-MM-DD)",
+        hint="Filter by extract date",
+    ),
+    Column("treated_window", FILTER, "Programme window of the cases compared (treated)"),
+    Column("control_window", FILTER, "Programme window of the cases they are compared with"),
+    Column("follow_up_months", FILTER, "Months each case is followed from its referral"),
+    Column("outcome", FILTER, "Outcome within the follow-up", hint="Filter by outcome"),
+    Column(
+        "comparison",
+        FILTER,
+        "matched: like-for-like cases, controls weighted; unmatched: every case",
+        hint="Filter by comparison",
+    ),
+    Column("treated_cases", INDICATOR, "Number of treated cases (c: suppressed)", dp=0),
+    Column(
+        "treated_count", INDICATOR, "Number of treated cases with the outcome (c: suppressed)", dp=0
+    ),
+    Column(
+        "treated_rate",
+        INDICATOR,
+        "Treated rate, a proportion from 0 to 1 (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column("control_cases", INDICATOR, "Number of control cases (c: suppressed)", dp=0),
+    Column(
+        "control_count", INDICATOR, "Number of control cases with the outcome (c: suppressed)", dp=0
+    ),
+    Column(
+        "control_rate",
+        INDICATOR,
+        "Control rate, a proportion from 0 to 1, weighted when matched (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "difference",
+        INDICATOR,
+        "Treated rate minus control rate (c: suppressed; z: not applicable)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "ci_lower",
+        INDICATOR,
+        "Lower end of the 95% interval of the difference (c: suppressed; z: not applicable)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "ci_upper",
+        INDICATOR,
+        "Upper end of the 95% interval of the difference (c: suppressed; z: not applicable)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column("treated_matched", INDICATOR, "Number of treated cases matched (c: suppressed)", dp=0),
+    Column(
+        "treated_dropped",
+        INDICATOR,
+        "Number of treated cases without a counterpart, dropped (c: suppressed)",
+        dp=0,
+    ),
+    Column("control_matched", INDICATOR, "Number of control cases matched (c: suppressed)", dp=0),
+    Column(
+        "control_dropped",
+        INDICATOR,
+        "Number of control cases without a counterpart, dropped (c: suppressed)",
+        dp=0,
+    ),
+)
+MATCHED_BALANCE: tuple[Column, ...] = (
+    Column(
+        "as_of_date",
+        FILTER,
+        "Extract date of the snapshot (YYYY-MM-DD)",
+        hint="Filter by extract date",
+    ),
+    Column("treated_window", FILTER, "Programme window of the cases compared (treated)"),
+    Column("control_window", FILTER, "Programme window of the cases they are compared with"),
+    Column(
+        "characteristic",
+        FILTER,
+        "Characteristic known at referral",
+        hint="Filter by characteristic",
+    ),
+    Column("category", FILTER, "Category of the characteristic (true: yes/no characteristics)"),
+    Column("used_in_matching", FILTER, "The cases were matched on this characteristic"),
+    Column(
+        "treated_mean_before",
+        INDICATOR,
+        "Share of treated cases in the category, before matching (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "control_mean_before",
+        INDICATOR,
+        "Share of control cases in the category, before matching (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "std_diff_before",
+        INDICATOR,
+        "Standardised difference before matching (c: suppressed; z: not applicable)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "treated_mean_after",
+        INDICATOR,
+        "Share of matched treated cases in the category (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "control_mean_after",
+        INDICATOR,
+        "Weighted share of matched control cases in the category (c: suppressed; z: no case)",
+        dp=DECIMAL_PLACES,
+    ),
+    Column(
+        "std_diff_after",
+        INDICATOR,
+        "Standardised difference after matching (c: suppressed; z: not applicable)",
+        dp=DECIMAL_PLACES,
+    ),
+)
+
 RELEASED: dict[str, tuple[str, tuple[Column, ...]]] = {
     "outcome_metrics": ("marts.outcome_metrics_suppressed", OUTCOME_METRICS),
     "caseload_monthly": ("marts.caseload_monthly", CASELOAD_MONTHLY),
+    "matched_outcomes": ("marts.matched_outcomes_suppressed", MATCHED_OUTCOMES),
+    "matched_balance": ("marts.matched_balance_suppressed", MATCHED_BALANCE),
 }
 
 
@@ -177,6 +310,26 @@ def _decimal(value: Any) -> str:
     if rounded == 0 and exact != 0:
         return LOW
     return format(rounded, "f")
+
+
+def _signed(value: Any) -> str:
+    """A number that may be negative (a difference), as :func:`_decimal`; NULL is ``z``."""
+    if value is None:
+        return NOT_APPLICABLE
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    if not exact.is_finite():
+        raise ReleaseError(f"not a finite number: {value!r}")
+    shown = _decimal(abs(exact))
+    return shown if shown == LOW or exact >= 0 or Decimal(shown) == 0 else f"-{shown}"
+
+
+def _proportion(value: Any) -> str:
+    """A rate or mean, 0 to 1; NULL (no case on that side) is ``z``."""
+    if value is None:
+        return NOT_APPLICABLE
+    if not 0 <= float(value) <= 1 + 1e-9:
+        raise ReleaseError(f"not a proportion: {value!r}")
+    return _decimal(min(float(value), 1.0))
 
 
 # ----------------------------------------------------------------------------- rows
@@ -254,9 +407,73 @@ def _caseload_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[l
         yield out + [shown_children, _count(workers), shown_fte, shown_per_fte]
 
 
+def _matched_outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    source = RELEASED["matched_outcomes"][0]
+    sql = (
+        "select as_of_date, treated_window, control_window, follow_up_months, outcome,"
+        " comparison, treated_cases, treated_count, treated_rate, control_cases, control_count,"
+        " control_rate, difference, ci_lower, ci_upper, treated_matched, treated_dropped,"
+        " control_matched, control_dropped, suppressed"
+        f" from {source} order by outcome, comparison"
+    )
+    for row in _rows(con, sql):
+        as_of, treated, control, months, outcome, comparison = row[:6]
+        n_t, k_t, r_t, n_c, k_c, r_c, diff, lower, upper = row[6:15]
+        sample, suppressed = row[15:19], row[19]
+        key = f"matched_outcomes {outcome} / {comparison}"
+        out = [_date(as_of), _text(treated), _text(control), _count(months), _text(outcome)]
+        out.append(_text(comparison))
+        if suppressed is None:
+            raise ReleaseError(f"{key}: suppressed is NULL")
+        if suppressed:
+            out += [CONFIDENTIAL] * 9
+        else:
+            counts = (n_t, k_t, n_c, k_c)
+            if any(v is None for v in counts):
+                raise ReleaseError(f"{key}: unsuppressed row without its counts")
+            if k_t > n_t or k_c > n_c:
+                raise ReleaseError(f"{key}: a count exceeds its cases")
+            if any(1 <= v <= threshold for v in (n_t, k_t, n_t - k_t, n_c, k_c, n_c - k_c)):
+                raise ReleaseError(f"{key}: unsuppressed row shows a small number")
+            out += [_count(n_t), _count(k_t), _proportion(r_t), _count(n_c), _count(k_c)]
+            out += [_proportion(r_c), _signed(diff), _signed(lower), _signed(upper)]
+        for v in sample:
+            if v is not None and 1 <= v <= threshold:
+                raise ReleaseError(f"{key}: a matched or dropped count is small ({v})")
+        out += [CONFIDENTIAL if v is None else _count(v) for v in sample]
+        yield out
+
+
+def _matched_balance_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    source = RELEASED["matched_balance"][0]
+    sql = (
+        "select as_of_date, treated_window, control_window, characteristic, category,"
+        " used_in_matching, treated_mean_before, control_mean_before, std_diff_before,"
+        " treated_mean_after, control_mean_after, std_diff_after, suppressed"
+        f" from {source} order by characteristic, category"
+    )
+    for row in _rows(con, sql):
+        as_of, treated, control, characteristic, category, used = row[:6]
+        tb, cb, sb, ta, ca, sa, suppressed = row[6:]
+        out = [_date(as_of), _text(treated), _text(control), _text(characteristic)]
+        out += [_text(category), _text(None if used is None else str(used).lower())]
+        if suppressed is None:
+            raise ReleaseError(f"matched_balance {characteristic} / {category}: suppressed NULL")
+        if suppressed:
+            yield out + [CONFIDENTIAL] * 6
+            continue
+        yield (
+            out
+            + [_proportion(tb), _proportion(cb), _signed(sb)]
+            + [_proportion(ta), _proportion(ca), _signed(sa)]
+        )
+
+
 ROWS: dict[str, Callable[[duckdb.DuckDBPyConnection, int], Iterator[list[str]]]] = {
     "outcome_metrics": _outcome_rows,
     "caseload_monthly": _caseload_rows,
+    "matched_outcomes": _matched_outcome_rows,
+    "matched_balance": _matched_balance_rows,
 }
 
 

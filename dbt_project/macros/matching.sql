@@ -1,0 +1,84 @@
+{#- Case matching (docs/matching.md). -#}
+
+{#- Every characteristic int_matching_cases knows, in its column order; the booleans are balanced
+    as one indicator (true), the others as one indicator per category. -#}
+{% macro matching_known_characteristics() -%}
+    {{ return([
+        'age_band',
+        'sex',
+        'primary_need',
+        'referral_source',
+        'referred_in_previous_12_months',
+        'cp_plan_before',
+    ]) }}
+{%- endmacro %}
+
+{% macro matching_boolean_characteristics() -%}
+    {{ return(['referred_in_previous_12_months', 'cp_plan_before']) }}
+{%- endmacro %}
+
+{#- var('matching_characteristics'): the characteristics the strata are made of, checked. -#}
+{% macro matching_characteristics() -%}
+    {%- set known = matching_known_characteristics() -%}
+    {%- set used = var('matching_characteristics', known) -%}
+    {%- if used is string or used | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "var matching_characteristics must be a non-empty list of " ~ known | join(', ')) }}
+    {%- endif -%}
+    {%- for name in used -%}
+        {%- if name not in known -%}
+            {{ exceptions.raise_compiler_error(
+                "var matching_characteristics: unknown characteristic '" ~ name
+                ~ "' (known: " ~ known | join(', ') ~ ")") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(used) }}
+{%- endmacro %}
+
+{#- The outcomes of matched_outcomes, in order: outcome name -> int_matching_cases column. -#}
+{% macro matching_outcomes() -%}
+    {{ return([
+        ('closed', 'is_closed'),
+        ('de_escalated', 'is_de_escalated'),
+        ('stepped_up', 'is_stepped_up'),
+        ('re_referred_after_closure', 'is_re_referred_after_closure'),
+        ('returned_home', 'is_returned_home'),
+    ]) }}
+{%- endmacro %}
+
+{% macro matching_follow_up_months() -%}
+    {%- set months = var('matching_follow_up_months', 12) | int -%}
+    {%- if months < 1 -%}
+        {{ exceptions.raise_compiler_error("var matching_follow_up_months must be 1 or more") }}
+    {%- endif -%}
+    {{ return(months) }}
+{%- endmacro %}
+
+{#- A quoted SQL string literal. -#}
+{% macro sql_string(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- Disclosure control: a count between 1 and var('suppression_threshold') (0 is not small). -#}
+{% macro matching_small(expr) -%}
+    coalesce(({{ expr }}) between 1 and {{ var('suppression_threshold', 5) | int }}, false)
+{%- endmacro %}
+
+{#- Standardised difference of two means of a 0/1 indicator:
+    (mean_T - mean_C) / sqrt((var_T + var_C) / 2), var = mean (1 - mean) (weighted for weighted
+    means); 0 when the means are equal, NULL when either is missing or the variances are both 0
+    with different means. Rounded to 10 places (+ 0.0 turns -0.0 into 0.0): after exact
+    matching the weighted control mean equals the treated mean up to floating-point noise. -#}
+{% macro standardised_difference(treated_mean, control_mean) -%}
+    case
+        when {{ treated_mean }} is null or {{ control_mean }} is null then null
+        when {{ treated_mean }} = {{ control_mean }} then 0.0
+        when
+            {{ treated_mean }} * (1 - {{ treated_mean }})
+            + {{ control_mean }} * (1 - {{ control_mean }}) > 0
+            then round(({{ treated_mean }} - {{ control_mean }}) / sqrt((
+                {{ treated_mean }} * (1 - {{ treated_mean }})
+                + {{ control_mean }} * (1 - {{ control_mean }})
+            ) / 2), 10) + 0.0
+    end
+{%- endmacro %}
