@@ -1,12 +1,13 @@
 """The evaluation report (``release/report.html``, :mod:`fiw.publish.report`), as a reader sees it.
 
 Built from hand-made release folders (tests/fixtures/release_files.py): today's release (outcome
-metrics without intervals, caseloads) and the release with everything the report can use (intervals,
-trends, differences, the data-quality line). Checked: every figure on the page is the CSV's cell
-(read back off the page, by HTML parsing and in headless Chromium), a suppressed cell shows ``c``
-and never 0 or a blank, what the release lacks is said on the page, text is escaped, nothing is
-fetched; ``fiw report`` rebuilds the page and says when nothing is published; a publication writes
-the page and ``data_quality.csv`` into the release before it is swapped in.
+metrics without intervals, caseloads) and the release with everything the report can use
+(intervals, trends, differences, the data-quality line, the matched comparison). Checked: every
+figure on the page is the CSV's cell (read back off the page, by HTML parsing and in headless
+Chromium), a suppressed cell shows ``c`` and never 0 or a blank, what the release lacks is said on
+the page, text is escaped, nothing is fetched; ``fiw report`` rebuilds the page and says when
+nothing is published; a publication writes the page and ``data_quality.csv`` into the release
+before it is swapped in.
 """
 
 from __future__ import annotations
@@ -24,16 +25,24 @@ import duckdb
 import pytest
 from fiw.cli import main
 from fiw.publish import report as rp
-from fiw.publish.release import META_HEADER, write_data_quality
+from fiw.publish.release import META_HEADER, released_columns, write_data_quality
 
 from tests.fixtures.browser import keep_screenshot, open_offline
 from tests.fixtures.release_files import LOW_CELL, SUPPRESSED_METRIC, write_release
 
-SECTIONS = ("findings", "units", "trends", "caseload", "data-quality")
-PERCENT_COLUMNS = {"rate", "ci_low", "ci_high"}
-POINT_COLUMNS = {"difference"}  # metric_differences' ci_low, ci_high are points too
+SECTIONS = ("findings", "units", "trends", "caseload", "matching", "data-quality")
+PERCENT_COLUMNS = {"rate", "ci_low", "ci_high", "treated_rate", "control_rate",
+                   "treated_mean_before", "control_mean_before", "treated_mean_after",
+                   "control_mean_after"}  # fmt: skip
+# metric_differences' ci_low, ci_high are points too
+POINT_COLUMNS = {"difference", "ci_lower", "ci_upper"}
 COUNT_COLUMNS = {"numerator", "denominator", "open_children", "workers", "checks",
-                 "failed_errors", "failed_warnings"}  # fmt: skip
+                 "failed_errors", "failed_warnings", "treated_cases", "treated_count",
+                 "control_cases", "control_count", "treated_matched", "treated_dropped",
+                 "control_matched", "control_dropped"}  # fmt: skip
+SAMPLE = {"treated_matched", "treated_dropped", "control_matched", "control_dropped"}
+STD_COLUMNS = {"std_diff_before", "std_diff_after"}  # as written, with a true minus sign
+MATCHED_FILES = ("matched_outcomes", "matched_balance")
 
 
 @pytest.fixture(params=["today", "future"])
@@ -84,6 +93,8 @@ def expected_text(src: str, column: str, value: str) -> str:
         return f"{int(value):,}"
     if column in ("fte", "children_per_fte"):
         return f"{Decimal(value):,.4f}"
+    if column in STD_COLUMNS:
+        return value.replace("-", "\u2212")
     return value
 
 
@@ -162,6 +173,33 @@ def test_every_figure_on_the_page_is_its_csv_cell(release: Path) -> None:
     for row in csv_rows(release / "outcome_metrics.csv"):
         key = f"{row['window_name']}|{row['segment']}|{row['metric']}"
         assert {(key, "rate"), (key, "numerator"), (key, "denominator")} <= shown
+    # and every cell of the matched comparison, when the release has it
+    for name in MATCHED_FILES:
+        if not (release / f"{name}.csv").exists():
+            continue
+        on_page = {(f["data-key"], f["data-col"]) for f in found if f.get("data-src") == name}
+        figures_of = [c for c in released_columns(name) if c not in FILTERS[name]]
+        for row in csv_rows(release / f"{name}.csv"):
+            key = "|".join(row[k] for k in rp.KEYS[name])
+            for column in figures_of:
+                if column in SAMPLE:  # the same on every row: shown once
+                    assert any(col == column for _, col in on_page), column
+                else:
+                    assert (key, column) in on_page, (name, key, column)
+
+
+FILTERS = {
+    "matched_outcomes": {"as_of_date", "treated_window", "control_window", "follow_up_months",
+                         "outcome", "comparison"},
+    "matched_balance": {"as_of_date", "treated_window", "control_window", "characteristic",
+                        "category", "used_in_matching"},
+}  # fmt: skip
+
+
+def test_the_fixture_release_has_the_released_headers(future: Path) -> None:
+    for name in MATCHED_FILES:
+        with open(future / f"{name}.csv", encoding="utf-8", newline="") as f:
+            assert next(csv.reader(f)) == released_columns(name)
 
 
 def test_a_suppressed_cell_shows_c_never_0_or_a_blank(future: Path) -> None:
@@ -184,6 +222,19 @@ def test_a_suppressed_cell_shows_c_never_0_or_a_blank(future: Path) -> None:
     assert chart.count('class="mark-bar mark-c"') == 1
     assert chart.count('class="mark mark-c"') == 1
     assert chart.count('class="line"') == 2
+    # The matched comparison: a suppressed outcome is c in both comparisons, an outcome with no
+    # case is z (not 0%), and the balance row suppressed with the next smallest is c throughout.
+    for comparison in ("matched", "unmatched"):
+        for outcome, symbol in (("re_referred_after_closure", "c"), ("returned_home", "z")):
+            key = f"{outcome}|{comparison}"
+            cells = [f for f in found if f.get("data-src") == "matched_outcomes"
+                     and f["data-key"] == key and f["data-col"] not in SAMPLE]  # fmt: skip
+            rates = [f for f in cells if f["data-col"].endswith(("_rate", "difference"))]
+            assert len(rates) == 3 and {f["text"] for f in rates} == {symbol}, key
+            assert all(f"sym-{symbol}" in f["class"] for f in rates), key
+    balance = [f for f in found if f.get("data-src") == "matched_balance"
+               and f["data-key"] == "age_band|16+"]  # fmt: skip
+    assert len(balance) == 6 and {f["text"] for f in balance} == {"c"}
 
 
 def test_todays_release_says_what_it_lacks_and_shows_the_rest(today: Path) -> None:
@@ -192,6 +243,7 @@ def test_todays_release_says_what_it_lacks_and_shows_the_rest(today: Path) -> No
         ("trends-missing", "Trends are not available in this release"),
         ("differences-missing", "release/metric_differences.csv is absent"),
         ("data-quality-missing", "A data-quality summary is not available in this release"),
+        ("matching-missing", "The matched comparison is not available in this release"),
     ):
         assert re.search(rf'id="{ident}">[^<]*{re.escape(words)}', page), ident
     assert 'id="findings-table"' in page and 'id="caseload-latest"' in page
@@ -219,13 +271,40 @@ def test_the_future_release_shows_everything(future: Path) -> None:
         " difference of \u221219.0 percentage points (95% interval \u221222.0 to \u221216.0): lower"
         " under Family Insights; unlikely to be noise (p = 0.003)."
     )
+    # The matched comparison: the sample, the balance in one line, the limits in plain words.
+    text = {
+        ident: " ".join(re.sub(r"<[^>]+>", "", m).split())
+        for ident, m in re.findall(r'<p id="(matching-[a-z]+)">(.*?)</p>', page)
+    }
+    assert text["matching-sample"] == (
+        "Cases of Family Insights: 1,210 matched, 64 dropped; cases of the previous model: 1,893"
+        " matched, 377 dropped (a dropped case had no counterpart alike at referral in the other"
+        " window)."
+    )
+    assert text["matching-balance"].startswith(
+        "Balance: the largest standardised difference between the groups, before matching,"
+        " \u22120.3030 (referred in the previous 12 months); after matching, 0.1341 (sex = U)."
+        " After matching, 1 of 13 categories is above 0.1"
+    )
+    assert "2 are suppressed (c)" in text["matching-balance"]
+    limits = re.search(r'<div id="matching-limits">(.*?)</div>', page, re.S).group(1)
+    assert "observational comparison" in limits
+    assert "not what was not" in limits
+    assert "Dropped cases" in limits and "weaker" in limits
+    row = re.search(r'<tr class="matched-row"><th[^>]*data-outcome="closed".*?</tr>', page)
+    cells = [(f["data-col"], f["text"]) for f in figures(row.group(0))]
+    assert cells == [
+        ("treated_rate", "42.98%"), ("treated_count", "520"), ("treated_cases", "1,210"),
+        ("control_rate", "32.15%"), ("control_count", "609"), ("control_cases", "1,893"),
+        ("difference", "+10.83"), ("ci_lower", "+7.35"), ("ci_upper", "+14.31"),
+    ]  # fmt: skip
 
 
 def test_an_empty_or_partial_release_still_gives_a_page(tmp_path: Path) -> None:
     folder = tmp_path / "release"
     folder.mkdir()
     page = rp.build_report(folder).read_text(encoding="utf-8")
-    for ident in ("findings", "units", "trends", "caseload", "data-quality"):
+    for ident in ("findings", "units", "trends", "caseload", "matching", "data-quality"):
         assert f'id="{ident}-missing"' in page
     # a file with an older header (no ci columns, no verdict) is used for what it has
     (folder / "metric_differences.csv").write_text(
@@ -240,6 +319,32 @@ def test_an_empty_or_partial_release_still_gives_a_page(tmp_path: Path) -> None:
     assert "a difference of \u221219.0 percentage points (no interval in this release)." in page
     with pytest.raises(rp.ReportError):
         rp.build_report(tmp_path / "nowhere")
+    # the matched outcomes without their balance: shown, and the balance said to be missing
+    write_release(tmp_path / "full", future=True)
+    matched = (tmp_path / "full" / "matched_outcomes.csv").read_bytes()
+    (folder / "matched_outcomes.csv").write_bytes(matched)
+    page = rp.build_report(folder).read_text(encoding="utf-8")
+    assert 'id="matching-table"' in page and 'id="matching-missing"' not in page
+    assert re.search(r'id="matching-balance-missing">[^<]*matched_balance.csv is absent', page)
+
+
+def test_a_suppressed_matched_sample_shows_c_and_says_why(future: Path) -> None:
+    """A small matched or dropped group suppresses every row and withholds the four counts
+    (docs/matching.md, "Disclosure control"): the page shows c for them, never 0."""
+    path = future / "matched_outcomes.csv"
+    rows = csv_rows(path)
+    for row in rows:
+        for column in list(row)[6:]:
+            row[column] = "c"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    page = rp.build_report(future).read_text(encoding="utf-8")
+    found = [f for f in figures(page) if f.get("data-src") == "matched_outcomes"]
+    assert found and {f["text"] for f in found} == {"c"}
+    assert check_figures(found, future) == len(found)
+    assert re.search(r'id="matching-suppressed">[^<]*suppressed \(c\)', page)
 
 
 def test_text_from_the_files_is_escaped_and_nothing_is_fetched(future: Path) -> None:
@@ -383,6 +488,10 @@ def test_the_page_in_an_offline_browser(kind: str, tmp_path: Path) -> None:
             line = page.locator("#data-quality-line").inner_text()
             assert line.startswith("Tonight's data quality, of the snapshot behind this release")
             assert "142 checks ran; 0 blocking checks failed and 1 warning did" in line
+            assert page.locator("#matching-table tbody tr").count() == 10
+            assert page.locator("#matching-limits li").count() >= 4
+        if kind == "today":
+            assert page.locator("#matching-missing").is_visible()
         # Printed, each chart's figures are shown (closed <details> on screen).
         page.emulate_media(media="print")
         assert page.locator("details.figures table").first.is_visible()

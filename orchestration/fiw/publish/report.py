@@ -2,8 +2,9 @@
 
 :func:`build_report` reads only the open-data files in a release folder (``outcome_metrics.csv``,
 ``caseload_monthly.csv`` and, when the release has them, ``outcome_trends.csv``,
-``metric_differences.csv`` and ``data_quality.csv``), so the page holds nothing the release does
-not already share, and is as safe to pass on as the CSV files beside it. It never opens a database.
+``metric_differences.csv``, ``data_quality.csv``, ``matched_outcomes.csv`` and
+``matched_balance.csv``), so the page holds nothing the release does not already share, and is as
+safe to pass on as the CSV files beside it. It never opens a database.
 
 The page is one self-contained HTML file: inline CSS, charts as hand-written inline SVG, no
 script, no font, no image, nothing fetched (a browser with no network shows all of it). Sections,
@@ -15,19 +16,25 @@ each with a stable ``id`` for the tests and for bookmarks:
   ``unassigned``, ``all``), one table per programme window;
 - ``#trends``: the main metrics over rolling 12-month windows, the programme's start marked;
 - ``#caseload``: children per FTE for each unit, month by month, the programme's start marked;
+- ``#matching``: the matched comparison (docs/matching.md): per outcome, the matched rates
+  (controls weighted) beside the unmatched ones, with the difference and its 95% interval, the
+  cases matched and dropped on each side, the largest standardised difference before and after
+  matching (every characteristic's balance under it) and what the method cannot tell;
 - ``#data-quality``: one line on the data quality of the published snapshot.
 
 Every figure on the page is a cell of a CSV file shown as it is written there (a percentage of a
 proportion with 4 decimal places keeps all of them: 0.4372 is 43.72%), or, where the file is
-absent, a difference of two of them, and carries the file, key and column it came from in
-``data-*`` attributes, so a test can read the page back against the files. A symbol is shown as
+absent, a difference of two of them (a standardised difference is shown as written, with a true
+minus sign), and carries the file, key and column it came from in ``data-*`` attributes, so a test
+can read the page back against the files. A symbol is shown as
 the symbol, never as 0 or as an empty cell: ``c`` suppressed, ``z`` not applicable, ``x`` not
 available, ``low`` rounds to 0 but is not 0. In a chart a suppressed or not applicable month
 breaks the line and is marked ``c`` or ``z`` along the top of the plot. Every chart has a text
 summary beside it and its table under "Figures of this chart".
 
 A file or a column that the release does not have (older releases have no trends, intervals or
-data-quality summary) is said on the page where it would have been used, and the rest is shown.
+data-quality summary or matched comparison) is said on the page where it would have been used,
+and the rest is shown.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ FILES = (
     "outcome_trends",
     "caseload_monthly",
     "data_quality",
+    "matched_outcomes",
+    "matched_balance",
 )
 # A row's key in each file: what the page's data-key attribute names.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -71,6 +80,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "outcome_trends": ("segment", "metric", "window_end"),
     "caseload_monthly": ("team_id", "month_end"),
     "data_quality": ("as_of_date",),
+    "matched_outcomes": ("outcome", "comparison"),
+    "matched_balance": ("characteristic", "category"),
 }
 
 # metric -> (what it counts, in a sentence's words). Order: the evaluation's.
@@ -899,6 +910,255 @@ def _caseload_table(caseload: Table, teams, order: list[str], first: date) -> st
     )
 
 
+# --------------------------------------------------------------------------- matched comparison
+
+# outcome -> what it counts over the follow-up (docs/matching.md, "Outcomes"). Order: the doc's.
+MATCHED_OUTCOMES: dict[str, str] = {
+    "closed": "Cases closed within the follow-up",
+    "de_escalated": "Cases that de-escalated within the follow-up",
+    "stepped_up": "Cases that stepped up to a CP plan or care within the follow-up",
+    "re_referred_after_closure": "Closed cases referred again within 12 months of closing",
+    "returned_home": "Children who became looked after and returned home within the follow-up",
+}
+# Outcomes whose population is itself an outcome: weaker evidence (docs/matching.md).
+WEAKER = ("re_referred_after_closure", "returned_home")
+MATCHING_CHARACTERISTICS: dict[str, str] = {
+    "age_band": "age band",
+    "sex": "sex",
+    "primary_need": "primary need",
+    "referral_source": "referral source",
+    "referred_in_previous_12_months": "referred in the previous 12 months",
+    "cp_plan_before": "CP plan before the referral",
+}
+SAMPLE = ("treated_matched", "treated_dropped", "control_matched", "control_dropped")
+STD_DIFF_RULE = Decimal("0.1")  # docs/matching.md: an absolute difference above it, an imbalance
+MATCHING_LIMITS = (
+    "This is an observational comparison, not a trial. Matching balances what was recorded at"
+    " referral (age band, sex, primary need, referral source, an earlier referral, a CP plan"
+    " before), not what was not: the severity of concerns, family history not on the record, a"
+    " change in thresholds or in how referrals were recorded between the windows, and anything"
+    " else that changed with time.",
+    "The characteristics are coarsened, so differences inside a band remain (a 16-year-old and a"
+    " 17-year-old count as alike).",
+    "Dropped cases, with no counterpart in the other window, are not compared at all: the matched"
+    " figures describe the matched Family Insights cases, not all of them. Read them with the"
+    " numbers dropped.",
+    "The follow-up is the same length for both windows but not the same calendar time.",
+    "The 95% interval is a normal approximation that treats the weights as fixed; it is poor for"
+    " rates near 0% or 100% or for few cases (it can pass 0% or 100%).",
+    "Re-referral after closure and returning home are compared among cases that were alike at"
+    " referral but went different ways since (they closed, or became looked after): weaker"
+    " evidence than the other outcomes.",
+)
+
+
+def _std(text: str | None) -> str:
+    """A standardised difference as written, with a true minus sign (-0.7070 -> −0.7070)."""
+    if number(text) is None:
+        return (text or "").strip() or NOT_AVAILABLE
+    return text.strip().replace("-", "\u2212")
+
+
+def _outcome_label(outcome: str) -> str:
+    return MATCHED_OUTCOMES.get(outcome, outcome.replace("_", " ").capitalize())
+
+
+def _window_words(window: str) -> str:
+    return WINDOW_LABELS.get(window, window.replace("_", " "))
+
+
+def _matching_section(ctx: Context) -> str:
+    mo = ctx.tables["matched_outcomes"]
+    parts = ['<section id="matching"><h2>Matched comparison</h2>']
+    needed = ("outcome", "comparison", "treated_rate", "control_rate", "difference")
+    if not mo.has(*needed) or not mo.rows:
+        parts.append(
+            _missing(
+                "The matched comparison is not available in this release"
+                " (release/matched_outcomes.csv is absent).",
+                "matching-missing",
+            )
+        )
+        return "".join(parts) + "</section>"
+    first = mo.rows[0]
+    treated = _window_words(first.get("treated_window", FAMILY_INSIGHTS))
+    control = _window_words(first.get("control_window", PREVIOUS))
+    months = first.get("follow_up_months", "")
+    parts.append(
+        '<p class="lead">Each case of '
+        + _e(treated)
+        + " is compared with the cases of "
+        + _e(control)
+        + " alike at referral (coarsened exact matching: same age band, sex, primary need,"
+        " referral source, earlier referral and CP plan before), followed for "
+        + _e(months or "x")
+        + " months from its referral. <em>Matched</em>: the like-for-like cases, each control"
+        " weighted so that the controls have the make-up of the treated cases; <em>unmatched</em>:"
+        " every followed-up case, the straight comparison of the two windows. Differences are"
+        " treated minus control, in percentage points. Method: docs/matching.md.</p>"
+    )
+    # The sample: the same on every row.
+    sample = " ".join(
+        [
+            f"Cases of {_e(treated)}:",
+            _span(mo, first, "treated_matched", count(first.get("treated_matched"))),
+            "matched,",
+            _span(mo, first, "treated_dropped", count(first.get("treated_dropped"))),
+            f"dropped; cases of {_e(control)}:",
+            _span(mo, first, "control_matched", count(first.get("control_matched"))),
+            "matched,",
+            _span(mo, first, "control_dropped", count(first.get("control_dropped"))),
+            "dropped (a dropped case had no counterpart alike at referral in the other window).",
+        ]
+    )
+    parts.append(f'<p id="matching-sample">{sample}</p>')
+    if first.get("treated_matched", "").strip() == CONFIDENTIAL:
+        parts.append(
+            '<p class="missing" id="matching-suppressed">A matched or dropped group is a small'
+            " number, so the whole comparison is suppressed (c).</p>"
+        )
+    by_outcome: dict[str, dict[str, dict[str, str]]] = defaultdict(dict)
+    for r in mo.rows:
+        by_outcome[r.get("outcome", "")][r.get("comparison", "")] = r
+    known = list(MATCHED_OUTCOMES)
+    outcomes = sorted(by_outcome, key=lambda o: (known.index(o) if o in known else len(known), o))
+    body = []
+    for outcome in outcomes:
+        comparisons = [c for c in ("matched", "unmatched") if c in by_outcome[outcome]]
+        comparisons += sorted(c for c in by_outcome[outcome] if c not in comparisons)
+        for i, comparison in enumerate(comparisons):
+            r = by_outcome[outcome][comparison]
+            cells = []
+            if i == 0:
+                weaker = ' <span class="sub">(weaker evidence)</span>' if outcome in WEAKER else ""
+                cells.append(
+                    f'<th scope=row rowspan="{len(comparisons)}" data-outcome="{_e(outcome)}">'
+                    f"{_e(_outcome_label(outcome))}{weaker}"
+                    f'<br><span class="sub code">{_e(outcome)}</span></th>'
+                )
+            cells.append(f'<td class="txt">{_e(comparison)}</td>')
+            for side in ("treated", "control"):
+                cells.append(
+                    '<td class="num">'
+                    + _span(mo, r, f"{side}_rate", percent(r.get(f"{side}_rate")))
+                    + '<br><span class="sub">'
+                    + _span(mo, r, f"{side}_count", count(r.get(f"{side}_count")))
+                    + "&#8239;/&#8239;"
+                    + _span(mo, r, f"{side}_cases", count(r.get(f"{side}_cases")))
+                    + "</span></td>"
+                )
+            cells.append(_cell(mo, r, "difference", points(r.get("difference"))))
+            if "ci_lower" in r and "ci_upper" in r:
+                cells.append(
+                    '<td class="num">'
+                    + _span(mo, r, "ci_lower", points(r.get("ci_lower")))
+                    + " to "
+                    + _span(mo, r, "ci_upper", points(r.get("ci_upper")))
+                    + "</td>"
+                )
+            else:
+                cells.append('<td class="num na">not in this release</td>')
+            cls = ' class="matched-row"' if comparison == "matched" else ""
+            body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    head = (
+        "<tr><th scope=col>Outcome</th><th scope=col>Comparison</th>"
+        f"<th scope=col>{_e(treated[:1].upper() + treated[1:])} (treated)<br>"
+        '<span class="sub">rate, with the outcome / cases</span></th>'
+        f"<th scope=col>{_e(control[:1].upper() + control[1:])} (control)<br>"
+        '<span class="sub">rate (weighted when matched), with the outcome / cases</span></th>'
+        "<th scope=col>Difference (percentage points)</th>"
+        "<th scope=col>95% interval of the difference</th></tr>"
+    )
+    parts.append(
+        '<div class="scroll"><table id="matching-table" class="matched"><caption>Each outcome,'
+        " matched beside unmatched</caption>"
+        f"<thead>{head}</thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+    parts.append(_balance(ctx))
+    return "".join(parts) + _limits() + "</section>"
+
+
+def _limits() -> str:
+    items = "".join(f"<li>{_e(text)}</li>" for text in MATCHING_LIMITS)
+    return (
+        '<div id="matching-limits"><h3>What the matched comparison cannot tell</h3>'
+        f'<ul class="limits">{items}</ul></div>'
+    )
+
+
+def _largest(mb: Table, column: str) -> dict[str, str] | None:
+    """The balance row with the largest absolute ``column`` among those published as numbers."""
+    rows = [(abs(v), r) for r in mb.rows for v in [number(r.get(column))] if v is not None]
+    if not rows:
+        return None
+    return max(rows, key=lambda t: t[0])[1]
+
+
+def _balance(ctx: Context) -> str:
+    mb = ctx.tables["matched_balance"]
+    needed = ("characteristic", "category", "std_diff_before", "std_diff_after")
+    if not mb.has(*needed) or not mb.rows:
+        return _missing(
+            "The balance of the characteristics is not available in this release"
+            " (release/matched_balance.csv is absent).",
+            "matching-balance-missing",
+        )
+    words = []
+    for column, when in (("std_diff_before", "before"), ("std_diff_after", "after")):
+        r = _largest(mb, column)
+        if r is None:
+            words.append(f"{when} matching, none is published (every row is c or z)")
+            continue
+        name = MATCHING_CHARACTERISTICS.get(r.get("characteristic", ""), r.get("characteristic"))
+        category = r.get("category", "")
+        what = _e(name) + ("" if category == "true" else f" = {_e(category)}")
+        shown = _span(mb, r, column, _std(r.get(column)))
+        words.append(f"{when} matching, {shown} ({what})")
+    over = [
+        r for r in mb.rows
+        for v in [number(r.get("std_diff_after"))] if v is not None and abs(v) > STD_DIFF_RULE
+    ]  # fmt: skip
+    hidden = sum(1 for r in mb.rows if r.get("std_diff_after", "").strip() == CONFIDENTIAL)
+    text = (
+        "Balance: the largest standardised difference between the groups, "
+        + "; ".join(words)
+        + f". After matching, {len(over)} of {len(mb.rows)} categories"
+        + (" is" if len(over) == 1 else " are")
+        + " above 0.1 in absolute value (a common rule of thumb for an imbalance)"
+        + (f"; {hidden} {'is' if hidden == 1 else 'are'} suppressed (c)" if hidden else "")
+        + ". A characteristic used in matching has 0 after matching by construction."
+    )
+    head = (
+        "<tr><th scope=col>Characteristic</th><th scope=col>Category</th>"
+        "<th scope=col>Used in matching</th><th scope=col>Treated before</th>"
+        "<th scope=col>Control before</th><th scope=col>Std. difference before</th>"
+        "<th scope=col>Treated after</th><th scope=col>Control after (weighted)</th>"
+        "<th scope=col>Std. difference after</th></tr>"
+    )
+    body = []
+    for r in mb.rows:
+        cells = [
+            f"<th scope=row>{_e(r.get('characteristic', ''))}</th>",
+            f"<td>{_e(r.get('category', ''))}</td><td>{_e(r.get('used_in_matching', ''))}</td>",
+        ]
+        for when in ("before", "after"):
+            for side in ("treated", "control"):
+                column = f"{side}_mean_{when}"
+                cells.append(_cell(mb, r, column, percent(r.get(column))))
+            cells.append(_cell(mb, r, f"std_diff_{when}", _std(r.get(f"std_diff_{when}"))))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = (
+        '<table id="matching-balance-table" class="balance"><thead>'
+        f"{head}</thead><tbody>{''.join(body)}</tbody></table>"
+    )
+    return (
+        f'<p id="matching-balance">{text}</p>'
+        '<details class="figures"><summary>Balance of every characteristic'
+        f" ({len(mb.rows)} categories; shares of the cases)</summary>"
+        f'<div class="scroll">{table}</div></details>'
+    )
+
+
 # --------------------------------------------------------------------------- data quality
 
 
@@ -987,6 +1247,8 @@ svg .mark-bar{fill:#d9a441}svg .mark-bar.mark-z,svg .mark-bar.mark-x{fill:#b9c0c
 svg .mark.mark-z,svg .mark.mark-x{fill:#5b6770}
 .trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:.4rem 1.5rem}
 table.findings-table td.txt{min-width:14rem}
+table.matched tr.matched-row td{background:#f3f7fb}h3{font-size:1.05rem;margin:1.2rem 0 .3rem}
+ul.limits{max-width:70rem;padding-left:1.4rem}ul.limits li{margin:.25rem 0}
 p.alt{font-size:.9rem;color:#333;max-width:70rem;margin:.3rem 0}
 details.figures summary{cursor:pointer;margin:.3rem 0;color:#1d4e75}
 .legend{font-size:.85rem;color:#444}
@@ -999,10 +1261,11 @@ dl.symbols dt{font-weight:600;color:#7a4d00}dl.symbols dd{margin:0}
 body{max-width:none;padding:0;font-size:9.5pt}
 nav{display:none}
 h2{break-after:avoid;page-break-after:avoid}
-figure,tr,.missing,#data-quality-line,ol.findings li{break-inside:avoid;page-break-inside:avoid}
+figure,tr,.missing,#data-quality-line,ol.findings li,#matching-sample,#matching-balance,
+#matching-limits{break-inside:avoid;page-break-inside:avoid}
 section{break-before:page}section#findings{break-before:auto}
 .scroll{overflow:visible}
-table{font-size:8pt}table.units{font-size:7.5pt}
+table{font-size:8pt}table.units,table.balance{font-size:7.5pt}
 details.figures summary{display:none}
 details.figures::details-content{content-visibility:visible;display:block}
 .grid{grid-template-columns:repeat(3,1fr)}.trends{grid-template-columns:repeat(2,1fr)}
@@ -1023,6 +1286,7 @@ def render(release_dir: Path) -> str:
         ("units", "By needs-based unit", _units_section(ctx)),
         ("trends", "Trends", _trends_section(ctx)),
         ("caseload", "Caseload per FTE", _caseload_section(ctx)),
+        ("matching", "Matched comparison", _matching_section(ctx)),
         ("data-quality", "Data quality", _quality_section(ctx)),
     ]
     nav = "".join(f'<li><a href="#{i}">{_e(t)}</a></li>' for i, t, _ in sections)
@@ -1037,7 +1301,8 @@ def render(release_dir: Path) -> str:
         " files. Rates are percentages of the files' proportions (4 decimal places: 0.4372 is"
         " 43.72%); differences are in percentage points.</p>"
         f'<dl class="symbols">{symbols}</dl>'
-        "<p>Metric definitions: docs/metrics.md of the fiw repository.</p></footer>"
+        "<p>Metric definitions: docs/metrics.md of the fiw repository; the matched comparison:"
+        " docs/matching.md.</p></footer>"
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
