@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from fiw.extract.returns.rows import FileProblem, clean
+from fiw.extract.returns.rows import FileProblem
 
 _POSITION = re.compile(r",? line \d+, column \d+$")
 
@@ -50,12 +50,15 @@ def fields(element: etree._Element | None) -> dict[str, str | None]:
         return out
     for c in element:
         tag = c.tag
-        if not isinstance(tag, str):
+        if type(tag) is not str:  # an entity reference
             continue
         if tag[0] == "{":
             tag = tag[tag.index("}") + 1 :]
         if tag not in out:
-            out[tag] = clean(c.text)
+            text = c.text
+            if text is not None:
+                text = text.strip() or None
+            out[tag] = text
     return out
 
 
