@@ -286,7 +286,7 @@ def _read_file(p: PlannedFile, file_no: int, tmp: Path) -> FileRead:
         return FileRead({}, unreadable=os_error_text(e))
     finally:
         sink.close()
-    return FileRead({name: f.path for name, f in sink.files.items()}, year)
+    return FileRead(dict(sink.files), year)
 
 
 def _read(p: PlannedFile, sink: RowSink) -> str | None:

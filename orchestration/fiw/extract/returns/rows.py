@@ -15,9 +15,9 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 from fiw.contract import OBJECTS
 
@@ -136,14 +136,6 @@ assert all(set(cols) <= set(OBJECTS[obj].column_names) for obj, cols in CARRIED_
 )
 
 
-@dataclass
-class SinkFile:
-    path: Path
-    handle: object
-    writerow: Callable[[tuple], object]
-    rows: int = 0
-
-
 class RowSink:
     """One temporary CSV per SSD object for one file of the folder (``file_no``), written as rows
     arrive (nothing held in memory). A row is a tuple of the object's :data:`CARRIED_COLUMNS`
@@ -153,25 +145,26 @@ class RowSink:
     def __init__(self, folder: Path, file_no: int):
         self.folder = folder
         self.file_no = file_no
-        self.files: dict[str, SinkFile] = {}
+        self.files: dict[str, Path] = {}  # object -> its CSV, once it has a row
         self.position = 0
+        self._writers: dict[str, Callable[[tuple], object]] = {}
+        self._handles: list[IO[str]] = []
 
     def add(self, obj: str, row: tuple, where: str) -> None:
-        sink = self.files.get(obj)
-        if sink is None:
-            sink = self._open(obj)
+        writerow = self._writers.get(obj) or self._open(obj)
         self.position += 1
-        sink.writerow((*row, self.file_no, self.position, where))  # csv writes None as ""
-        sink.rows += 1
+        writerow((*row, self.file_no, self.position, where))  # csv writes None as ""
 
-    def _open(self, obj: str) -> SinkFile:
+    def _open(self, obj: str) -> Callable[[tuple], object]:
         path = self.folder / f"{obj}.csv"
         handle = path.open("w", newline="", encoding="utf-8")
+        self._handles.append(handle)
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow([*CARRIED_COLUMNS[obj], *SINK_EXTRAS])
-        sink = self.files[obj] = SinkFile(path, handle, writer.writerow)
-        return sink
+        self.files[obj] = path
+        self._writers[obj] = writer.writerow
+        return writer.writerow
 
     def close(self) -> None:
-        for sink in self.files.values():
-            sink.handle.close()
+        for handle in self._handles:
+            handle.close()

@@ -98,6 +98,7 @@ def records(
     tags = sorted({_any_ns(n) for n in (root_name, record_name, *(p[-1] for p in watch))})
     prefix = "/" + "/".join(record_path[:-1])
     parent, n = None, 0  # the records' parent element and how many records it had so far
+    record_tag = None  # the last record's tag (with its namespace)
     checked = False
     with path.open("rb") as f:
         parser = etree.iterparse(
@@ -117,11 +118,19 @@ def records(
                     checked = True
                 if event == "start":
                     continue
-                name = local(element.tag)
+                tag = element.tag
+                if tag == record_tag and element.getparent() is parent:
+                    # beside the previous record: the same path, no need to walk up to the root
+                    n += 1
+                    yield f"{prefix}/{record_name}[{n}]", element
+                    _drop(element)
+                    continue
+                name = local(tag)
                 where = _path(element)
                 if name == record_name and where == record_path:
                     if element.getparent() is not parent:
                         parent, n = element.getparent(), 0
+                    record_tag = tag
                     n += 1
                     yield f"{prefix}/{record_name}[{n}]", element
                     _drop(element)
