@@ -434,3 +434,60 @@ def test_an_unreadable_returns_file_rejects_the_snapshot_until_it_can_be_read(tm
     header.chmod(0o644)
     ((_, status, later_sid, _, _),) = load_honouring_permissions(tmp_path)
     assert status == LOADED and later_sid != sid
+
+
+def loaded_rows(settings) -> dict[str, list[tuple]]:
+    """Every raw row (with its line number and source) and every quarantined row."""
+    out = {
+        obj: query(settings, f"select * from raw.{obj} order by all")
+        for obj in (
+            "ssd_person",
+            "ssd_cin_episodes",
+            "ssd_cin_assessments",
+            "ssd_cin_plans",
+            "ssd_cp_plans",
+            "ssd_cla_episodes",
+        )
+    }
+    out["quarantine"] = query(
+        settings,
+        "select object, source_file, line_number, record_id, reasons from audit.quarantine "
+        "order by all",
+    )
+    return out
+
+
+def test_a_folder_read_by_several_processes_loads_as_one_process_reads_it(tmp_path, monkeypatch):
+    """A big folder's files are read by several processes (here forced for a small one): the same
+    rows, numbered and named alike, the same quarantine, the same rejection."""
+    from fiw.extract.returns import folder
+
+    bad = {
+        "ssda903/2015/header.csv": HEADER_2015,
+        "ssda903/2015/episodes.csv": EPISODES_2015 + "C2,31/02/2015,S,C2,N1,U1,PR1,,,\n",
+        "cin/2015.xml": CIN_2015,
+        "cin/2016.xml": BAD_CIN,
+    }
+    broken = CIN_2016.replace("</CINdetails>\n    </Child>", "</CINdetail>\n    </Child>")
+    outcomes = []
+    for readers in (1, 2):
+        monkeypatch.setattr(folder, "_readers", lambda planned, n=readers: n)
+        seen = []
+        for name, files in (
+            ("good", None),
+            ("bad", bad),
+            ("broken", {"cin/2015.xml": CIN_2015, "cin/2016.xml": broken}),
+        ):
+            root = tmp_path / f"{name}-{readers}"
+            if files is None:
+                good_folder(root / "exports")
+            else:
+                write(root / "exports" / DAY, files)
+            settings = settings_for(root)
+            (outcome,) = load_new_snapshots(settings).outcomes
+            seen.append((outcome.status, outcome.reason, loaded_rows(settings)))
+        outcomes.append(seen)
+    single, several = outcomes
+    assert [s[0] for s in single] == [LOADED, FAILED_QUARANTINE, REJECTED]
+    assert single[1][2]["quarantine"] and single[0][2]["ssd_cp_plans"]
+    assert several == single

@@ -17,23 +17,14 @@ from datetime import date
 from pathlib import Path
 
 from fiw.extract.returns.rows import FileProblem, RowSink, clean, key, nfa, sex
-from fiw.extract.returns.xmlstream import child, children, fields, records, text
+from fiw.extract.returns.xmlstream import fields, records
 
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(20\d\d)(?!\d)")
 _REFERENCE_DATE = ("Message", "Header", "CollectionDetails", "ReferenceDate")
-# The elements of a CINdetails other than its items (Assessments, CINPlanDates, ...): one that
-# holds nothing else has no item to look for.
-_DETAILS_FIELDS = frozenset(
-    (
-        "CINreferralDate",
-        "ReferralSource",
-        "PrimaryNeedCode",
-        "ReferralNFA",
-        "CINclosureDate",
-        "ReasonForClosure",
-        "DateOfInitialCPC",
-    )
-)
+# The items of a CINdetails: each element of these names is one row of its object.
+_ITEMS = ("Assessments", "CINPlanDates", "ChildProtectionPlans")
+PERSON, EPISODES = "ssd_person", "ssd_cin_episodes"
+ASSESSMENTS, CIN_PLANS, CP_PLANS = "ssd_cin_assessments", "ssd_cin_plans", "ssd_cp_plans"
 
 
 def year_from_name(name: str) -> str | None:
@@ -49,7 +40,7 @@ def _iso_date(value: str | None) -> str | None:
         return None
 
 
-def read(path: Path, display: str, sink: RowSink, file_no: int) -> str:
+def read(path: Path, display: str, sink: RowSink) -> str:
     """Stream one CIN census file into the sink; return its census date (ISO) for ordering.
 
     Raises :class:`FileProblem` when the file is not well-formed XML, is not a CIN census
@@ -62,7 +53,7 @@ def read(path: Path, display: str, sink: RowSink, file_no: int) -> str:
 
     watch = {_REFERENCE_DATE: reference}
     for location, element in records(path, display, ("Message", "Children", "Child"), watch):
-        _child(element, location, display, sink, file_no)
+        _child(element, f"{display}: {location}", sink.add)
     census = _iso_date(found.get("reference")) or year_from_name(path.name)
     if census is None:
         raise FileProblem(
@@ -72,71 +63,103 @@ def read(path: Path, display: str, sink: RowSink, file_no: int) -> str:
     return census
 
 
-def _child(element, location: str, display: str, sink: RowSink, file_no: int) -> None:
-    ids = fields(child(element, "ChildIdentifiers"))
+def _child(element, where: str, add) -> None:
+    """The rows of one ``Child``, read in one pass over its children and one over each of its
+    ``CINdetails`` (a search per element name costs a Python step per child for each name)."""
+    ids = characteristics = None
+    details = []
+    for c in element:
+        name = c.tag
+        if type(name) is not str:  # an entity reference
+            continue
+        if name[0] == "{":
+            name = name[name.index("}") + 1 :]
+        if name == "CINdetails":
+            details.append(c)
+        elif name == "ChildIdentifiers":
+            if ids is None:
+                ids = c
+        elif name == "ChildCharacteristics" and characteristics is None:
+            characteristics = c
+    ids = fields(ids)
     child_id = ids.get("LAchildID")
     gender = ids.get("Sex")
     if gender is None:
         gender = ids.get("GenderCurrent")
-    person = {
-        "pers_person_id": child_id,
-        "pers_sex": sex(gender),
-        "pers_dob": ids.get("PersonBirthDate"),
-        "pers_ethnicity": text(child(element, "ChildCharacteristics"), "Ethnicity"),
-        "pers_common_child_id": ids.get("UPN"),
-    }
-    sink.add("ssd_person", person, file_no, f"{display}: {location}")
-    for i, details in enumerate(children(element, "CINdetails"), start=1):
-        where = f"{display}: {location}/CINdetails[{i}]"
-        values = fields(details)
-        referral_date = values.get("CINreferralDate")
-        referral = key(child_id, referral_date)
-        episode = {
-            "cine_referral_id": referral,
-            "cine_person_id": child_id,
-            "cine_referral_date": referral_date,
-            "cine_referral_source_code": values.get("ReferralSource"),
-            "cine_cin_primary_need_code": values.get("PrimaryNeedCode"),
-            "cine_referral_nfa": nfa(values.get("ReferralNFA")),
-            "cine_close_date": values.get("CINclosureDate"),
-            "cine_close_reason": values.get("ReasonForClosure"),
-            "cine_referral_team": None,
-        }
-        sink.add("ssd_cin_episodes", episode, file_no, where)
-        if len(values) <= len(_DETAILS_FIELDS) and values.keys() <= _DETAILS_FIELDS:
-            continue  # no assessment or plan element in it
-        for j, item in enumerate(children(details, "Assessments"), start=1):
-            v = fields(item)
+    ethnicity = fields(characteristics).get("Ethnicity")
+    add(
+        PERSON,
+        (child_id, sex(gender), ids.get("PersonBirthDate"), ethnicity, ids.get("UPN")),
+        where,
+    )
+    for i, d in enumerate(details, start=1):
+        _details(d, child_id, f"{where}/CINdetails[{i}]", add)
+
+
+def _details(element, child_id: str | None, where: str, add) -> None:
+    values: dict[str, str | None] = {}
+    items = None  # (name, element) of each assessment or plan, in the file's order
+    for c in element:
+        name = c.tag
+        if type(name) is not str:
+            continue
+        if name[0] == "{":
+            name = name[name.index("}") + 1 :]
+        if name in _ITEMS:
+            if items is None:
+                items = []
+            items.append((name, c))
+        elif name not in values:
+            text = c.text
+            if text is not None:
+                text = text.strip() or None
+            values[name] = text
+    referral_date = values.get("CINreferralDate")
+    referral = key(child_id, referral_date)
+    add(
+        EPISODES,
+        (
+            referral,
+            child_id,
+            referral_date,
+            values.get("ReferralSource"),
+            values.get("PrimaryNeedCode"),
+            nfa(values.get("ReferralNFA")),
+            values.get("CINclosureDate"),
+            values.get("ReasonForClosure"),
+        ),
+        where,
+    )
+    if items is None:
+        return
+    seen = dict.fromkeys(_ITEMS, 0)  # items of each name so far: the element's index
+    for name, item in items:
+        seen[name] = n = seen[name] + 1
+        v = fields(item)
+        at = f"{where}/{name}[{n}]"
+        if name == "Assessments":
             start = v.get("AssessmentActualStartDate")
-            row = {
-                "cina_assessment_id": key(referral, "A", start),
-                "cina_person_id": child_id,
-                "cina_referral_id": referral,
-                "cina_assessment_start_date": start,
-                "cina_assessment_auth_date": v.get("AssessmentAuthorisationDate"),
-            }
-            sink.add("ssd_cin_assessments", row, file_no, f"{where}/Assessments[{j}]")
-        for j, item in enumerate(children(details, "CINPlanDates"), start=1):
-            v = fields(item)
+            row = (
+                key(referral, "A", start),
+                child_id,
+                referral,
+                start,
+                v.get("AssessmentAuthorisationDate"),
+            )
+            add(ASSESSMENTS, row, at)
+        elif name == "CINPlanDates":
             start = v.get("CINPlanStartDate")
-            row = {
-                "cinp_cin_plan_id": key(referral, "CIN", start),
-                "cinp_referral_id": referral,
-                "cinp_person_id": child_id,
-                "cinp_cin_plan_start_date": start,
-                "cinp_cin_plan_end_date": v.get("CINPlanEndDate"),
-            }
-            sink.add("ssd_cin_plans", row, file_no, f"{where}/CINPlanDates[{j}]")
-        for j, item in enumerate(children(details, "ChildProtectionPlans"), start=1):
-            v = fields(item)
+            row = (key(referral, "CIN", start), referral, child_id, start, v.get("CINPlanEndDate"))
+            add(CIN_PLANS, row, at)
+        else:
             start = v.get("CPPstartDate")
-            row = {
-                "cppl_cp_plan_id": key(referral, "CP", start),
-                "cppl_referral_id": referral,
-                "cppl_person_id": child_id,
-                "cppl_cp_plan_start_date": start,
-                "cppl_cp_plan_end_date": v.get("CPPendDate"),
-                "cppl_cp_plan_initial_category": v.get("InitialCategoryOfAbuse"),
-                "cppl_cp_plan_latest_category": v.get("LatestCategoryOfAbuse"),
-            }
-            sink.add("ssd_cp_plans", row, file_no, f"{where}/ChildProtectionPlans[{j}]")
+            row = (
+                key(referral, "CP", start),
+                referral,
+                child_id,
+                start,
+                v.get("CPPendDate"),
+                v.get("InitialCategoryOfAbuse"),
+                v.get("LatestCategoryOfAbuse"),
+            )
+            add(CP_PLANS, row, at)

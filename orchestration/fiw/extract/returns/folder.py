@@ -14,7 +14,10 @@ object; ``_source_file`` names the file and the element's path or the line.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -26,7 +29,14 @@ from fiw.extract import discover
 from fiw.extract.discover import FOLDER_ITSELF, FileInfo, SnapshotFolder, os_error_text
 from fiw.extract.report import SnapshotRejected
 from fiw.extract.returns import cin_census, ssda903
-from fiw.extract.returns.rows import FILE_NO, POSITION, WHERE, FileProblem, RowSink
+from fiw.extract.returns.rows import (
+    CARRIED_COLUMNS,
+    FILE_NO,
+    POSITION,
+    WHERE,
+    FileProblem,
+    RowSink,
+)
 from fiw.extract.staged import StagedObject, quote_ident, quote_literal
 
 SSDA903 = "ssda903"
@@ -43,6 +53,10 @@ _FILES_TABLE = "_fiw_returns_files"
 CSV_903, XML_903, XML_CIN = "903-csv", "903-xml", "cin-xml"
 # Priority of a return for a record found in both (a person): the CIN census wins.
 PRIORITY = {CSV_903: 0, XML_903: 0, XML_CIN: 1}
+# A folder of at least this many bytes, in more than one file, is read by up to MAX_READERS
+# processes (a 12k-children authority's ten years are about 18 MB).
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+MAX_READERS = 2
 
 
 @dataclass(frozen=True)
@@ -205,30 +219,85 @@ def stage_folder(
     :class:`SnapshotRejected` listing every file-level problem (each naming its file)."""
     planned, problems, unreadable = plan(folder)
     with tempfile.TemporaryDirectory(prefix="fiw-returns-") as tmp:
-        sink = RowSink(Path(tmp))
-        try:
-            for file_no, p in enumerate(planned):
-                try:
-                    _read(p, sink, file_no)
-                except FileProblem as e:
-                    problems.append(str(e))
-                except OSError as e:
-                    unreadable[p.info.name] = os_error_text(e)
-        finally:
-            sink.close()
+        reads = _read_all(planned, Path(tmp))
+        for p, r in zip(planned, reads, strict=True):
+            if r.year is not None:
+                p.year = r.year
+            if r.problem is not None:
+                problems.append(r.problem)
+            if r.unreadable is not None:
+                unreadable[p.info.name] = r.unreadable
         problems.extend(_same_census(planned))
         if problems or unreadable:
             raise SnapshotRejected(problems + folder.unreadable_problems(unreadable), unreadable)
-        return _stage(con, planned, sink, prefix)
+        return _stage(con, planned, reads, prefix)
 
 
-def _read(p: PlannedFile, sink: RowSink, file_no: int) -> None:
+@dataclass
+class FileRead:
+    """What reading one planned file gave: the temporary CSV of each object it has rows of, its
+    census date (CIN), or the problem that rejects the snapshot, or why it could not be read."""
+
+    written: dict[str, Path]
+    year: str | None = None
+    problem: str | None = None
+    unreadable: str | None = None
+
+
+def _read_all(planned: list[PlannedFile], tmp: Path) -> list[FileRead]:
+    """Read every planned file (in its own folder of temporary CSVs), in order of the plan.
+
+    A big folder is read by several processes, a file each at a time (biggest first, so that no
+    process is left reading a big file alone at the end): each streams its file as this process
+    would, so memory still does not grow with a file's size. The processes are forked: they
+    start at once, with every module already imported, and only read files and write CSVs.
+    """
+    readers = _readers(planned)
+    if readers < 2:
+        return [_read_file(p, i, tmp) for i, p in enumerate(planned)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(readers, mp_context=context) as pool:
+        order = sorted(range(len(planned)), key=lambda i: -planned[i].info.size)
+        futures = {i: pool.submit(_read_file, planned[i], i, tmp) for i in order}
+        return [futures[i].result() for i in range(len(planned))]
+
+
+def _readers(planned: list[PlannedFile]) -> int:
+    """How many processes to read with: one for a small folder (a process's start would cost
+    more than it saves), else one per CPU this process may use, up to :data:`MAX_READERS`."""
+    if len(planned) < 2 or sum(p.info.size for p in planned) < PARALLEL_MIN_BYTES:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity else os.cpu_count() or 1
+    return min(MAX_READERS, cpus, len(planned))
+
+
+def _read_file(p: PlannedFile, file_no: int, tmp: Path) -> FileRead:
+    folder = tmp / str(file_no)
+    folder.mkdir()
+    sink = RowSink(folder, file_no)
+    try:
+        year = _read(p, sink)
+    except FileProblem as e:
+        return FileRead({}, problem=str(e))
+    except OSError as e:
+        return FileRead({}, unreadable=os_error_text(e))
+    finally:
+        sink.close()
+    return FileRead(dict(sink.files), year)
+
+
+def _read(p: PlannedFile, sink: RowSink) -> str | None:
+    """Stream one file into the sink; a CIN census file's census date."""
     if p.kind == XML_CIN:
-        p.year = cin_census.read(p.info.path, p.info.name, sink, file_no)
-    elif p.kind == XML_903:
-        ssda903.read_xml(p.info.path, p.info.name, sink, file_no)
+        return cin_census.read(p.info.path, p.info.name, sink)
+    if p.kind == XML_903:
+        ssda903.read_xml(p.info.path, p.info.name, sink)
     else:
-        ssda903.read_csv(p.info.path, p.info.name, p.table, sink, file_no)
+        ssda903.read_csv(p.info.path, p.info.name, p.table, sink)
+    return None
 
 
 def _same_census(planned: list[PlannedFile]) -> list[str]:
@@ -245,7 +314,7 @@ def _same_census(planned: list[PlannedFile]) -> list[str]:
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, planned: list[PlannedFile], sink: RowSink, prefix: str
+    con: duckdb.DuckDBPyConnection, planned: list[PlannedFile], reads: list[FileRead], prefix: str
 ) -> dict[str, StagedObject]:
     # Rank of each file's year within its return: later years win a record's key.
     order = sorted(range(len(planned)), key=lambda i: (planned[i].year, planned[i].info.name))
@@ -259,24 +328,20 @@ def _stage(
     staged: dict[str, StagedObject] = {}
     try:
         for name in LOAD_ORDER:
-            staged[name] = _stage_object(con, name, planned, sink, f"{prefix}{name}")
+            written = [r.written[name] for r in reads if name in r.written]
+            staged[name] = _stage_object(con, name, written, f"{prefix}{name}")
     finally:
         con.execute(f"drop table if exists {_FILES_TABLE}")
     return staged
 
 
 def _stage_object(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    planned: list[PlannedFile],
-    sink: RowSink,
-    table: str,
+    con: duckdb.DuckDBPyConnection, name: str, written: list[Path], table: str
 ) -> StagedObject:
     obj = OBJECTS[name]
     cols = obj.column_names
     arrived = tuple((c, c) for c in cols)
-    written = sink.files.get(name)
-    if written is None:
+    if not written:
         defs = ", ".join(f"{quote_ident(c)} varchar" for c in cols)
         con.execute(
             f"create or replace temp table {table} "
@@ -287,20 +352,26 @@ def _stage_object(
         else:
             source = f"(none: no file of this folder gives {name})"
         return StagedObject(obj, table, source, 0, arrived, SOURCE_COLUMN)
-    spec = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in cols)
+    carried = CARRIED_COLUMNS[name]
+    spec = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in carried)
     spec += f", {quote_literal(FILE_NO)}: 'BIGINT', {quote_literal(POSITION)}: 'BIGINT'"
     spec += f", {quote_literal(WHERE)}: 'VARCHAR'"
+    files = ", ".join(quote_literal(str(p)) for p in written)
     pk = quote_ident(obj.primary_key)
-    select = ", ".join(f"r.{quote_ident(c)}" for c in cols)
+    select = ", ".join(
+        f"r.{quote_ident(c)}" if c in carried else f"cast(null as varchar) as {quote_ident(c)}"
+        for c in cols
+    )
+    # A row's number in its object: files in the plan's order, rows in each file's order.
     con.execute(
         f"""
         create or replace temp table {table} as
-        select * exclude ({POSITION}),
-            row_number() over (order by {POSITION}) as _line_number
+        select * exclude ({FILE_NO}, {POSITION}),
+            row_number() over (order by {FILE_NO}, {POSITION}) as _line_number
         from (
-            select {select}, r.{POSITION}, r.{WHERE} as {SOURCE_COLUMN}
+            select {select}, r.{FILE_NO}, r.{POSITION}, r.{WHERE} as {SOURCE_COLUMN}
             from read_csv(
-                {quote_literal(str(written.path))},
+                [{files}],
                 header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
                 encoding = 'utf-8', strict_mode = true, columns = {{{spec}}}
             ) r

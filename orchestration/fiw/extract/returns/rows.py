@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 from fiw.contract import OBJECTS
 
 # Extra columns of each row in the sink (after the contract columns).
 FILE_NO = "_file"  # which file (index into the folder's plan)
-POSITION = "_pos"  # order of arrival across the whole folder
+POSITION = "_pos"  # order of arrival in the file
 WHERE = "_where"  # the file and the element's path or the line
 SINK_EXTRAS = (FILE_NO, POSITION, WHERE)
 
@@ -72,43 +73,98 @@ def nfa(value: str | None) -> str | None:
 
 def key(*parts: str | None) -> str | None:
     """An id made of its parts joined by ``/``; None when a part is missing."""
-    if any(p is None for p in parts):
+    if None in parts:
         return None
     return "/".join(parts)
 
 
-@dataclass
-class SinkFile:
-    path: Path
-    handle: object
-    writer: object
-    rows: int = 0
+# The columns of each SSD object that returns carry, in the order readers give a row's values;
+# the object's other columns are empty in every row from returns (docs/returns.md).
+CARRIED_COLUMNS = {
+    "ssd_person": (
+        "pers_person_id",
+        "pers_sex",
+        "pers_dob",
+        "pers_ethnicity",
+        "pers_common_child_id",
+    ),
+    "ssd_cin_episodes": (
+        "cine_referral_id",
+        "cine_person_id",
+        "cine_referral_date",
+        "cine_referral_source_code",
+        "cine_cin_primary_need_code",
+        "cine_referral_nfa",
+        "cine_close_date",
+        "cine_close_reason",
+    ),
+    "ssd_cin_assessments": (
+        "cina_assessment_id",
+        "cina_person_id",
+        "cina_referral_id",
+        "cina_assessment_start_date",
+        "cina_assessment_auth_date",
+    ),
+    "ssd_cin_plans": (
+        "cinp_cin_plan_id",
+        "cinp_referral_id",
+        "cinp_person_id",
+        "cinp_cin_plan_start_date",
+        "cinp_cin_plan_end_date",
+    ),
+    "ssd_cp_plans": (
+        "cppl_cp_plan_id",
+        "cppl_referral_id",
+        "cppl_person_id",
+        "cppl_cp_plan_start_date",
+        "cppl_cp_plan_end_date",
+        "cppl_cp_plan_initial_category",
+        "cppl_cp_plan_latest_category",
+    ),
+    "ssd_cla_episodes": (
+        "clae_cla_episode_id",
+        "clae_person_id",
+        "clae_cla_episode_start_date",
+        "clae_cla_episode_start_reason",
+        "clae_cla_primary_need_code",
+        "clae_cla_episode_ceased_date",
+        "clae_cla_episode_ceased_reason",
+    ),
+}
+assert all(set(cols) <= set(OBJECTS[obj].column_names) for obj, cols in CARRIED_COLUMNS.items()), (
+    "CARRIED_COLUMNS names a column the contract does not have"
+)
 
 
 class RowSink:
-    """One temporary CSV per SSD object, written as rows arrive (nothing held in memory)."""
+    """One temporary CSV per SSD object for one file of the folder (``file_no``), written as rows
+    arrive (nothing held in memory). A row is a tuple of the object's :data:`CARRIED_COLUMNS`
+    values (None for empty); the sink adds the file number, the row's position in the file and
+    where it came from."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, file_no: int):
         self.folder = folder
-        self.files: dict[str, SinkFile] = {}
+        self.file_no = file_no
+        self.files: dict[str, Path] = {}  # object -> its CSV, once it has a row
         self.position = 0
+        self._writers: dict[str, Callable[[tuple], object]] = {}
+        self._handles: list[IO[str]] = []
 
-    def add(self, obj: str, values: dict[str, str | None], file_no: int, where: str) -> None:
-        sink = self.files.get(obj)
-        if sink is None:
-            path = self.folder / f"{obj}.csv"
-            handle = path.open("w", newline="", encoding="utf-8")
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow([*OBJECTS[obj].column_names, *SINK_EXTRAS])
-            sink = self.files[obj] = SinkFile(path, handle, writer)
+    def add(self, obj: str, row: tuple, where: str) -> None:
+        writerow = self._writers.get(obj) or self._open(obj)
         self.position += 1
-        columns = OBJECTS[obj].column_names
-        row = [values.get(c) for c in columns]
-        sink.writer.writerow(
-            ["" if v is None else v for v in row] + [file_no, self.position, where]
-        )
-        sink.rows += 1
+        writerow((*row, self.file_no, self.position, where))  # csv writes None as ""
+
+    def _open(self, obj: str) -> Callable[[tuple], object]:
+        path = self.folder / f"{obj}.csv"
+        handle = path.open("w", newline="", encoding="utf-8")
+        self._handles.append(handle)
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([*CARRIED_COLUMNS[obj], *SINK_EXTRAS])
+        self.files[obj] = path
+        self._writers[obj] = writer.writerow
+        return writer.writerow
 
     def close(self) -> None:
-        for sink in self.files.values():
-            sink.handle.close()
+        for handle in self._handles:
+            handle.close()

@@ -24,27 +24,23 @@ EPISODES_REQUIRED = ("CHILD", "DECOM", "RNE", "CIN", "DEC", "REC")
 _HEADER_PROBE = 1024 * 1024
 
 
-def person(child_id, sex_code, dob, ethnic, upn) -> dict[str, str | None]:
-    return {
-        "pers_person_id": clean(child_id),
-        "pers_sex": sex(sex_code),
-        "pers_dob": dmy_to_iso(dob),
-        "pers_ethnicity": clean(ethnic),
-        "pers_common_child_id": clean(upn),
-    }
+def person(child_id, sex_code, dob, ethnic, upn) -> tuple[str | None, ...]:
+    """An ``ssd_person`` row (:data:`~fiw.extract.returns.rows.CARRIED_COLUMNS` order)."""
+    return (clean(child_id), sex(sex_code), dmy_to_iso(dob), clean(ethnic), clean(upn))
 
 
-def episode(child_id, decom, rne, cin, dec, rec) -> dict[str, str | None]:
+def episode(child_id, decom, rne, cin, dec, rec) -> tuple[str | None, ...]:
+    """An ``ssd_cla_episodes`` row (:data:`~fiw.extract.returns.rows.CARRIED_COLUMNS` order)."""
     child_id, start = clean(child_id), dmy_to_iso(decom)
-    return {
-        "clae_cla_episode_id": key(child_id, start),
-        "clae_person_id": child_id,
-        "clae_cla_episode_start_date": start,
-        "clae_cla_episode_start_reason": clean(rne),
-        "clae_cla_primary_need_code": clean(cin),
-        "clae_cla_episode_ceased_date": dmy_to_iso(dec),
-        "clae_cla_episode_ceased_reason": clean(rec),
-    }
+    return (
+        key(child_id, start),
+        child_id,
+        start,
+        clean(rne),
+        clean(cin),
+        dmy_to_iso(dec),
+        clean(rec),
+    )
 
 
 BOM = b"\xef\xbb\xbf"
@@ -83,7 +79,7 @@ def csv_kind(path: Path, display: str) -> str | None:
     return None
 
 
-def read_csv(path: Path, display: str, kind: str, sink: RowSink, file_no: int) -> None:
+def read_csv(path: Path, display: str, kind: str, sink: RowSink) -> None:
     """Stream one header or episodes CSV into the sink; FileProblem for invalid CSV or UTF-8."""
     line = 1
     try:
@@ -110,17 +106,17 @@ def read_csv(path: Path, display: str, kind: str, sink: RowSink, file_no: int) -
                 where = f"{display}: line {start}"
                 if kind == HEADER:
                     values = person(get("CHILD"), get("SEX"), get("DOB"), get("ETHNIC"), get("UPN"))
-                    sink.add("ssd_person", values, file_no, where)
+                    sink.add("ssd_person", values, where)
                 else:
                     values = episode(
                         get("CHILD"), get("DECOM"), get("RNE"), get("CIN"), get("DEC"), get("REC")
                     )
-                    sink.add("ssd_cla_episodes", values, file_no, where)
+                    sink.add("ssd_cla_episodes", values, where)
     except csv.Error as e:
         raise FileProblem(f"{display}: line {line}: not valid CSV ({e})") from None
 
 
-def read_xml(path: Path, display: str, sink: RowSink, file_no: int) -> None:
+def read_xml(path: Path, display: str, sink: RowSink) -> None:
     """Stream one 903 XML file (``/EXPSSDA903/CHILD``) into the sink."""
     for location, element in records(path, display, ("EXPSSDA903", "CHILD")):
         head = child(element, "HEADER")
@@ -129,10 +125,10 @@ def read_xml(path: Path, display: str, sink: RowSink, file_no: int) -> None:
         where = f"{display}: {location}/HEADER"
         if head is not None:
             values = person(child_id, h.get("SEX"), h.get("DOB"), h.get("ETHNIC"), h.get("UPN"))
-            sink.add("ssd_person", values, file_no, where)
+            sink.add("ssd_person", values, where)
         for i, ep in enumerate(children(element, "EPISODE"), start=1):
             e = fields(ep)
             values = episode(
                 child_id, e.get("DECOM"), e.get("RNE"), e.get("CIN"), e.get("DEC"), e.get("REC")
             )
-            sink.add("ssd_cla_episodes", values, file_no, f"{display}: {location}/EPISODE[{i}]")
+            sink.add("ssd_cla_episodes", values, f"{display}: {location}/EPISODE[{i}]")

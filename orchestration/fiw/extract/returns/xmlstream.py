@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from fiw.extract.returns.rows import FileProblem, clean
+from fiw.extract.returns.rows import FileProblem
 
 _POSITION = re.compile(r",? line \d+, column \d+$")
 
@@ -50,12 +50,15 @@ def fields(element: etree._Element | None) -> dict[str, str | None]:
         return out
     for c in element:
         tag = c.tag
-        if not isinstance(tag, str):
+        if type(tag) is not str:  # an entity reference
             continue
         if tag[0] == "{":
             tag = tag[tag.index("}") + 1 :]
         if tag not in out:
-            out[tag] = clean(c.text)
+            text = c.text
+            if text is not None:
+                text = text.strip() or None
+            out[tag] = text
     return out
 
 
@@ -95,6 +98,7 @@ def records(
     tags = sorted({_any_ns(n) for n in (root_name, record_name, *(p[-1] for p in watch))})
     prefix = "/" + "/".join(record_path[:-1])
     parent, n = None, 0  # the records' parent element and how many records it had so far
+    record_tag = None  # the last record's tag (with its namespace)
     checked = False
     with path.open("rb") as f:
         parser = etree.iterparse(
@@ -114,11 +118,19 @@ def records(
                     checked = True
                 if event == "start":
                     continue
-                name = local(element.tag)
+                tag = element.tag
+                if tag == record_tag and element.getparent() is parent:
+                    # beside the previous record: the same path, no need to walk up to the root
+                    n += 1
+                    yield f"{prefix}/{record_name}[{n}]", element
+                    _drop(element)
+                    continue
+                name = local(tag)
                 where = _path(element)
                 if name == record_name and where == record_path:
                     if element.getparent() is not parent:
                         parent, n = element.getparent(), 0
+                    record_tag = tag
                     n += 1
                     yield f"{prefix}/{record_name}[{n}]", element
                     _drop(element)
