@@ -384,3 +384,58 @@ def test_eras_reproduce_the_direction_of_the_findings(tmp_path):
         assert window["closure_nfa_share"] > 0.5
         assert window["closed_last_on_cin_plan_share"] > 0.5
         assert 2500 < window["referrals"] * 12 / 17 < 4500  # about 3,500 referrals a year
+
+
+CASELOAD_SQL = """
+WITH months AS (
+  SELECT CAST(last_day(m) AS DATE) AS month_end
+  FROM range(DATE '2014-01-01', DATE '2016-11-01', INTERVAL 1 MONTH) AS t(m)),
+invo AS (
+  SELECT invo_professional_team AS team, invo_person_id AS child, invo_professional_id AS worker,
+         d(invo_involvement_start_date) AS s, till(invo_involvement_end_date) AS e
+  FROM ssd_involvements),
+fte AS (
+  SELECT prof_professional_id AS worker, try_cast(prof_full_time_equivalency AS DOUBLE) AS fte
+  FROM ssd_professionals),
+open_on AS (
+  SELECT team, month_end, count(DISTINCT child) AS children,
+         list(DISTINCT worker) AS workers
+  FROM invo JOIN months ON s <= month_end AND e >= month_end GROUP BY ALL),
+monthly AS (
+  SELECT team, month_end, children, len(workers) AS workers,
+         (SELECT sum(fte) FROM fte WHERE list_contains(workers, fte.worker)) AS fte
+  FROM open_on)
+SELECT team, avg(children) AS children, avg(workers) AS workers, avg(fte) AS fte,
+       avg(children / fte) AS children_per_fte
+FROM monthly
+WHERE (team LIKE 'T2%' AND month_end BETWEEN DATE '2014-01-01' AND DATE '2015-05-31')
+   OR (team LIKE 'T1%' AND month_end BETWEEN DATE '2015-06-01' AND DATE '2016-10-31')
+GROUP BY team ORDER BY team
+"""
+
+
+def caseloads(folder: Path) -> dict[str, dict[str, float]]:
+    """team -> mean open children, workers, FTE and children per FTE over the month ends of its
+    own era's programme window (caseload_monthly's definition, metrics.md "Caseloads")."""
+    result = connect(folder).execute(CASELOAD_SQL)
+    names = [d[0] for d in result.description]
+    return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in result.fetchall()}
+
+
+def test_caseloads_per_fte_are_in_the_real_range(tmp_path):
+    """The DfE workforce census: about 16 children per case-holding FTE in England, 10 to 27
+    across authorities. The demo authority (the default 12,000 children) sits in that range under
+    the previous model and lower in its Family Insights units, with the workers that implies."""
+    loads = caseloads(generate(tmp_path).folders[-1])
+    previous = {t: v for t, v in loads.items() if t.startswith("T2")}
+    units = {t: v for t, v in loads.items() if t.startswith("T1")}
+    assert len(previous) == 4 and len(units) == 8
+    for team, v in previous.items():
+        assert 14 <= v["children_per_fte"] <= 22, (team, v)
+    for team, v in units.items():
+        assert 8 <= v["children_per_fte"] <= 16, (team, v)
+    mean = lambda group: sum(v["children_per_fte"] for v in group.values()) / len(group)  # noqa: E731
+    assert mean(units) < mean(previous) - 3
+    # the open cases that imply: thousands of children, hundreds of case-holding staff
+    assert 2500 < sum(v["children"] for v in units.values()) < 6000
+    assert 250 < sum(v["workers"] for v in {**previous, **units}.values()) < 700
