@@ -69,6 +69,8 @@ from typing import Any
 
 import duckdb
 
+from fiw.quality.results import latest_run_counts
+
 CONFIDENTIAL, NOT_APPLICABLE, NOT_AVAILABLE, LOW = "c", "z", "x", "low"
 DECIMAL_PLACES = 4  # rate, fte, children_per_fte
 FILTER, INDICATOR = "Filter", "Indicator"
@@ -538,18 +540,7 @@ def write_data_quality(
     ).fetchone()[0]
     checks = errors = warnings = 0
     if exists:
-        checks, errors, warnings = con.execute(
-            """
-            select count(*),
-                   count(*) filter (where not coalesce(success, false) and severity <> 'warning'),
-                   count(*) filter (where not coalesce(success, false) and severity = 'warning')
-            from audit.dq_results
-            where snapshot_id = ? and run_id = (
-                select run_id from audit.dq_results where snapshot_id = ?
-                order by checked_at desc limit 1)
-            """,
-            [snapshot_id, snapshot_id],
-        ).fetchone()
+        checks, errors, warnings = latest_run_counts(con, snapshot_id)
     row = [_date(snapshot_date), _count(checks), _count(errors), _count(warnings)]
     written = []
     try:

@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 
 from fiw import snapshots
+from fiw.quality.results import latest_run_counts
 
 ROW_COUNT_SNAPSHOTS = 30
 HISTORY_LIMIT = 200
@@ -99,22 +100,6 @@ def _newest_snapshot(con: duckdb.DuckDBPyConnection) -> dict | None:
     return found[0] if found else None
 
 
-def _failed_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> tuple[int, int, int]:
-    """(failed errors, failed warnings, all checks) of the snapshot's latest validation run."""
-    return con.execute(
-        """
-        select count(*) filter (where not coalesce(success, false) and severity <> 'warning'),
-               count(*) filter (where not coalesce(success, false) and severity = 'warning'),
-               count(*)
-        from audit.dq_results
-        where snapshot_id = ? and run_id = (
-            select run_id from audit.dq_results where snapshot_id = ?
-            order by checked_at desc limit 1)
-        """,
-        [snapshot_id, snapshot_id],
-    ).fetchone()
-
-
 def _publication_text(pub: snapshots.Snapshot | None) -> str:
     return f"the publication stays at {pub.snapshot_date}" if pub else "nothing is published yet"
 
@@ -128,7 +113,7 @@ def status_of(con: duckdb.DuckDBPyConnection) -> Status:
     day, status = newest["snapshot_date"], newest["status"]
     pub = snapshots.published(con)
     if status in (snapshots.PUBLISHED, snapshots.SUPERSEDED):
-        _, warnings, checks = _failed_counts(con, newest["snapshot_id"])
+        checks, _, warnings = latest_run_counts(con, newest["snapshot_id"])
         if warnings:
             return Status(
                 "warning", f"Snapshot {day} published with {_plural(warnings, 'warning')}"

@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from fiw.contract import is_count, value_is_shareable
 
 log = logging.getLogger(__name__)
@@ -160,3 +162,21 @@ def values_text(details: str | None) -> str:
         ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
         for value in values
     )
+
+
+def latest_run_counts(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> tuple[int, int, int]:
+    """(checks, failed errors, failed warnings) of the snapshot's latest validation run: what the
+    data-quality page and the release's data_quality.csv both say of a night. A result without
+    a success flag counts as failed."""
+    return con.execute(
+        """
+        select count(*),
+               count(*) filter (where not coalesce(success, false) and severity <> 'warning'),
+               count(*) filter (where not coalesce(success, false) and severity = 'warning')
+        from audit.dq_results
+        where snapshot_id = ? and run_id = (
+            select run_id from audit.dq_results where snapshot_id = ?
+            order by checked_at desc limit 1)
+        """,
+        [snapshot_id, snapshot_id],
+    ).fetchone()
