@@ -52,10 +52,11 @@ demo: setup
 	@echo "Evaluation report: $(CURDIR)/$(DEMO)/warehouse/release/report.html   (rebuild: fiw report --home $(DEMO)/warehouse)"
 	@echo "Explore the runs: make dagster   (then open http://localhost:3000)"
 
-test: setup browser lint pytest
+test: setup browser lint
+	$(MAKE) pytest FIW_SQL_LINTED=1
 
 pytest: setup browser postgres validators
-	$(BIN)/pytest
+	FIW_SQL_LINTED=$(FIW_SQL_LINTED) $(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check orchestration tests bench dbt_project/models
