@@ -82,3 +82,15 @@
             ) / 2), 10) + 0.0
     end
 {%- endmacro %}
+
+
+{# How many followed-up cases each side matched and dropped (one row), from a relation of cases
+   with matching_group and is_matched: the same counts in matched_outcomes and matched_balance. #}
+{% macro matching_sample_counts(cases) -%}
+    select
+        count(*) filter (where matching_group = 'treated' and is_matched) as treated_matched,
+        count(*) filter (where matching_group = 'treated' and not is_matched) as treated_dropped,
+        count(*) filter (where matching_group = 'control' and is_matched) as control_matched,
+        count(*) filter (where matching_group = 'control' and not is_matched) as control_dropped
+    from {{ cases }}
+{%- endmacro %}

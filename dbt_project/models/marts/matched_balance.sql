@@ -17,12 +17,7 @@ current_snapshot as (
 ),
 
 matched_sample as (
-    select
-        count(*) filter (where matching_group = 'treated' and is_matched) as treated_matched,
-        count(*) filter (where matching_group = 'treated' and not is_matched) as treated_dropped,
-        count(*) filter (where matching_group = 'control' and is_matched) as control_matched,
-        count(*) filter (where matching_group = 'control' and not is_matched) as control_dropped
-    from cases
+    {{ matching_sample_counts('cases') }}
 ),
 
 case_values as (

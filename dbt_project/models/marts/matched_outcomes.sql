@@ -24,12 +24,7 @@ current_snapshot as (
 ),
 
 matched_sample as (
-    select
-        count(*) filter (where matching_group = 'treated' and is_matched) as treated_matched,
-        count(*) filter (where matching_group = 'treated' and not is_matched) as treated_dropped,
-        count(*) filter (where matching_group = 'control' and is_matched) as control_matched,
-        count(*) filter (where matching_group = 'control' and not is_matched) as control_dropped
-    from cases
+    {{ matching_sample_counts('cases') }}
 ),
 
 -- one row per case and outcome it has a value for (NULL: not in that outcome's population)

@@ -98,10 +98,13 @@ class Column:
         return (self.name, self.col_type, self.label, "", "", dp, self.hint, "")
 
 
+AS_OF_DATE = Column(
+    "as_of_date", FILTER, "Extract date of the snapshot (YYYY-MM-DD)", hint="Filter by extract date"
+)
+
 # audiences.md "Release files": released file -> (source table, columns in the released order).
 OUTCOME_METRICS: tuple[Column, ...] = (
-    Column("as_of_date", FILTER, "Extract date of the snapshot (YYYY-MM-DD)",
-           hint="Filter by extract date"),
+    AS_OF_DATE,
     Column("window_name", FILTER, "Programme window", hint="Filter by programme window"),
     Column("window_start", FILTER, "First day of the window (YYYY-MM-DD)"),
     Column("window_end", FILTER, "Last day of the window (YYYY-MM-DD)"),
@@ -141,12 +144,7 @@ DATA_QUALITY: tuple[Column, ...] = (
 )  # fmt: skip
 
 MATCHED_OUTCOMES: tuple[Column, ...] = (
-    Column(
-        "as_of_date",
-        FILTER,
-        "Extract date of the snapshot (YYYY-MM-DD)",
-        hint="Filter by extract date",
-    ),
+    AS_OF_DATE,
     Column("treated_window", FILTER, "Programme window of the cases compared (treated)"),
     Column("control_window", FILTER, "Programme window of the cases they are compared with"),
     Column("follow_up_months", FILTER, "Months each case is followed from its referral"),
@@ -211,12 +209,7 @@ MATCHED_OUTCOMES: tuple[Column, ...] = (
     ),
 )
 MATCHED_BALANCE: tuple[Column, ...] = (
-    Column(
-        "as_of_date",
-        FILTER,
-        "Extract date of the snapshot (YYYY-MM-DD)",
-        hint="Filter by extract date",
-    ),
+    AS_OF_DATE,
     Column("treated_window", FILTER, "Programme window of the cases compared (treated)"),
     Column("control_window", FILTER, "Programme window of the cases they are compared with"),
     Column(
