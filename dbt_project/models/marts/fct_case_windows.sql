@@ -7,18 +7,18 @@ with windows as (
     from {{ ref('programme_windows') }}
 ),
 
-current_snapshot as (
-    select as_of_date from {{ ref('stg_ssd__current_snapshot') }}
-),
-
 cases as (
     select
         case_key,
         child_key,
         referral_date,
         close_date,
-        close_reason
-    from {{ ref('int_cases') }}
+        close_reason,
+        closed_with_rc8,
+        closed_last_on_cin_plan,
+        closure_followed_12_months,
+        re_referred_after_closure
+    from {{ ref('int_case_outcomes') }}
 ),
 
 plans as (
@@ -42,7 +42,11 @@ case_windows as (
         cases.child_key,
         cases.referral_date,
         cases.close_date,
-        cases.close_reason
+        cases.close_reason,
+        cases.closed_with_rc8,
+        cases.closed_last_on_cin_plan,
+        cases.closure_followed_12_months,
+        cases.re_referred_after_closure
     from cases
     inner join windows
         on
@@ -85,35 +89,6 @@ de_escalations as (
         and transitions.from_case_key is not null
 ),
 
--- own latest plan episode started on or before the close date (ties on start to the higher level)
-last_plan_before_close as (
-    select
-        cases.case_key,
-        plans.plan_type,
-        row_number() over (
-            partition by cases.case_key
-            order by plans.start_date desc, plans.level desc, plans.plan_episode_id asc
-        ) as recency
-    from cases
-    inner join plans
-        on
-            cases.case_key = plans.case_key
-            and cases.close_date >= plans.start_date
-    where cases.close_date is not null
-),
-
--- the child was referred again in (close date, close date + 12 months]
-re_referred_after_closure as (
-    select distinct cases.case_key
-    from cases
-    inner join {{ ref('stg_ssd__cin_episodes') }} as referrals
-        on
-            cases.child_key = referrals.child_key
-            and cases.close_date < referrals.referral_date
-            and referrals.referral_date <= {{ add_months('cases.close_date', 12) }}
-    where cases.close_date is not null
-),
-
 flags as (
     select
         case_windows.*,
@@ -123,14 +98,8 @@ flags as (
         coalesce(
             case_windows.close_date between case_windows.window_start and case_windows.window_end,
             false
-        ) as is_closed_in_window,
-        last_plan_before_close.plan_type as last_plan_type_before_close,
-        re_referred_after_closure.case_key is not null as has_re_referral_after_closure,
-        coalesce(
-            {{ add_months('case_windows.close_date', 12) }} <= current_snapshot.as_of_date, false
-        ) as closure_followed_12_months
+        ) as is_closed_in_window
     from case_windows
-    cross join current_snapshot
     left join {{ ref('int_case_segments') }} as segments
         on
             case_windows.window_name = segments.window_name
@@ -144,12 +113,6 @@ flags as (
             case_windows.window_name = first_de_escalation.window_name
             and case_windows.case_key = first_de_escalation.case_key
             and first_de_escalation.sequence_number = 1
-    left join last_plan_before_close
-        on
-            case_windows.case_key = last_plan_before_close.case_key
-            and last_plan_before_close.recency = 1
-    left join re_referred_after_closure
-        on case_windows.case_key = re_referred_after_closure.case_key
 )
 
 select
@@ -168,10 +131,9 @@ select
         when in_de_escalation_denominator then first_de_escalation_type
     end as first_de_escalation_type,
     is_closed_in_window,
-    is_closed_in_window and coalesce(close_reason = 'RC8', false) as is_closed_with_rc8,
-    is_closed_in_window
-    and coalesce(last_plan_type_before_close = 'CIN', false) as is_closed_last_on_cin_plan,
+    is_closed_in_window and closed_with_rc8 as is_closed_with_rc8,
+    is_closed_in_window and closed_last_on_cin_plan as is_closed_last_on_cin_plan,
     is_closed_in_window and closure_followed_12_months as in_re_referral_after_closure_denominator,
     is_closed_in_window and closure_followed_12_months
-    and has_re_referral_after_closure as is_re_referred_after_closure
+    and re_referred_after_closure as is_re_referred_after_closure
 from flags

@@ -8,17 +8,7 @@ with windows as (
 ),
 
 cp_plans as (
-    select
-        plan_episode_id,
-        child_key,
-        case_key,
-        start_date,
-        end_date,
-        -- the child had a CP plan that started earlier (any time before this one's start)
-        start_date > min(start_date) over (partition by child_key) as is_repeat,
-        coalesce(end_date >= {{ add_months('start_date', 24) }}, false) as lasted_2_years_plus
-    from {{ ref('int_plan_episodes') }}
-    where plan_type = 'CP'
+    select * from {{ ref('int_cp_plans') }}
 )
 
 select

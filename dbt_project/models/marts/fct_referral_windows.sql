@@ -13,18 +13,9 @@ referrals as (
         referral_key,
         child_key,
         referral_date,
-        is_nfa
-    from {{ ref('stg_ssd__cin_episodes') }}
-),
-
-re_referrals as (
-    select distinct referrals.referral_key
-    from referrals
-    inner join referrals as earlier
-        on
-            referrals.child_key = earlier.child_key
-            and earlier.referral_date >= {{ add_months('referrals.referral_date', -12) }}
-            and referrals.referral_date > earlier.referral_date
+        is_nfa,
+        is_re_referral
+    from {{ ref('int_referral_outcomes') }}
 )
 
 select
@@ -36,7 +27,7 @@ select
     referrals.referral_date,
     referrals.is_nfa,
     coalesce(segments.segment, 'unassigned') as segment,
-    re_referrals.referral_key is not null as is_re_referral
+    referrals.is_re_referral
 from referrals
 inner join windows
     on referrals.referral_date between windows.window_start and windows.window_end
@@ -44,5 +35,3 @@ left join {{ ref('int_case_segments') }} as segments
     on
         windows.window_name = segments.window_name
         and referrals.referral_key = segments.referral_key
-left join re_referrals
-    on referrals.referral_key = re_referrals.referral_key

@@ -134,18 +134,11 @@ counts as (
 ),
 
 metrics as (
-    {% for metric in outcome_metric_names() -%}
-        select '{{ metric }}' as metric
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ outcome_metric_rows() }}
 ),
 
 segments as (
-    select distinct segment from {{ ref('units') }}
-    union
-    select 'unassigned' as segment
-    union
-    select 'all' as segment
+    {{ outcome_segment_rows() }}
 ),
 
 grid as (
@@ -172,6 +165,10 @@ select
         when coalesce(counts.denominator, 0) > 0
             then cast(counts.numerator as double) / counts.denominator
     end as rate,
+    {{ wilson_bound('coalesce(counts.numerator, 0)', 'coalesce(counts.denominator, 0)', 'low') }}
+    as ci_low,
+    {{ wilson_bound('coalesce(counts.numerator, 0)', 'coalesce(counts.denominator, 0)', 'high') }}
+    as ci_high,
     false as suppressed,
     current_snapshot.as_of_date
 from grid

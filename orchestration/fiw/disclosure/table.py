@@ -1,6 +1,7 @@
-"""Disclosure control of a whole metrics table (``outcome_metrics``' columns), as the dbt model
-``outcome_metrics_suppressed`` applies it: the cells :func:`suppression.suppress` hides get
-numerator, denominator and rate NULL and ``suppressed`` true."""
+"""Disclosure control of a whole metrics table (``outcome_metrics``' columns, or
+``outcome_trends``', the same), as the dbt models ``outcome_metrics_suppressed`` and
+``outcome_trends_suppressed`` apply it: the cells :func:`suppression.suppress` hides get
+numerator, denominator, rate and the rate's interval NULL and ``suppressed`` true."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from fiw.disclosure.suppression import Suppression, suppress
 
 COLUMNS = (
     "window_name", "window_start", "window_end", "segment", "metric", "numerator", "denominator",
-    "rate", "suppressed", "as_of_date",
+    "rate", "ci_low", "ci_high", "suppressed", "as_of_date",
 )  # fmt: skip
+# What a hidden cell loses: its counts and everything computed from them.
+HIDDEN = ("numerator", "denominator", "rate", "ci_low", "ci_high")
 
 
 def _key(row) -> CellKey:
@@ -31,9 +34,9 @@ def suppress_table(table: pd.DataFrame, threshold: int) -> tuple[pd.DataFrame, S
     chosen = suppress(cells_of(table), threshold)
     hidden = [_key(r) in chosen.all for r in table.itertuples(index=False)]
     out = table.copy()
-    out["numerator"] = out["numerator"].astype("Int64").mask(hidden)
-    out["denominator"] = out["denominator"].astype("Int64").mask(hidden)
-    out["rate"] = out["rate"].astype("Float64").mask(hidden)
+    for column in HIDDEN:
+        kind = "Int64" if column in ("numerator", "denominator") else "Float64"
+        out[column] = out[column].astype(kind).mask(hidden)
     out["suppressed"] = hidden
     return out[list(COLUMNS)], chosen
 

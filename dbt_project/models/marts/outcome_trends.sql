@@ -1,0 +1,189 @@
+-- Outcome metrics over rolling 12-month windows (metrics.md, "Trends"), unsuppressed: one row per
+-- window of int_trend_windows x segment (each units-seed segment, `unassigned` and `all`) x
+-- metric, even when 0 / 0, with exactly outcome_metrics' definitions and columns (a window is a
+-- window: tests/test_trends.py builds outcome_metrics on these windows and compares). Counted
+-- from int_trend_memberships' month ranges: a unit counts once in a window however many of its
+-- ranges cover it, in each segment it has there and once in `all`.
+with ranges as (
+    select
+        metric,
+        in_numerator,
+        segment,
+        unit_key,
+        first_month,
+        last_month
+    from {{ ref('int_trend_memberships') }}
+
+    union all
+
+    select
+        metric,
+        in_numerator,
+        'all' as segment,
+        unit_key,
+        first_month,
+        last_month
+    from {{ ref('int_trend_memberships') }}
+),
+
+-- most units have one range per metric and segment: only the others need merging
+range_counts as (
+    select
+        metric,
+        in_numerator,
+        segment,
+        unit_key,
+        count(*) as ranges,
+        min(first_month) as first_month,
+        max(last_month) as last_month
+    from ranges
+    group by metric, in_numerator, segment, unit_key
+),
+
+-- a unit's overlapping ranges merged into islands (a range starts a new island unless it starts
+-- on or before the latest end so far)
+merged as (
+    select
+        metric,
+        in_numerator,
+        segment,
+        unit_key,
+        min(first_month) as first_month,
+        max(last_month) as last_month
+    from (
+        select
+            *,
+            sum(starts_island) over (
+                partition by metric, in_numerator, segment, unit_key
+                order by first_month, last_month
+                rows between unbounded preceding and current row
+            ) as island
+        from (
+            select
+                ranges.*,
+                case
+                    when ranges.first_month <= max(ranges.last_month) over (
+                        partition by
+                            ranges.metric, ranges.in_numerator, ranges.segment, ranges.unit_key
+                        order by ranges.first_month, ranges.last_month
+                        rows between unbounded preceding and 1 preceding
+                    ) then 0
+                    else 1
+                end as starts_island
+            from ranges
+            inner join range_counts
+                on
+                    ranges.metric = range_counts.metric
+                    and ranges.in_numerator = range_counts.in_numerator
+                    and ranges.segment = range_counts.segment
+                    and ranges.unit_key = range_counts.unit_key
+            where range_counts.ranges > 1
+        ) as flagged
+    ) as numbered
+    group by metric, in_numerator, segment, unit_key, island
+),
+
+islands as (
+    select
+        metric,
+        in_numerator,
+        segment,
+        first_month,
+        last_month
+    from range_counts
+    where ranges = 1
+
+    union all
+
+    select
+        metric,
+        in_numerator,
+        segment,
+        first_month,
+        last_month
+    from merged
+),
+
+-- each island adds one from its first window and takes it away after its last
+steps as (
+    select
+        metric,
+        segment,
+        window_month,
+        sum(case when in_numerator then step else 0 end) as numerator_step,
+        sum(case when in_numerator then 0 else step end) as denominator_step
+    from (
+        select
+            metric,
+            segment,
+            in_numerator,
+            first_month as window_month,
+            1 as step
+        from islands
+
+        union all
+
+        select
+            metric,
+            segment,
+            in_numerator,
+            last_month + 1 as window_month,
+            -1 as step
+        from islands
+    ) as changes
+    group by metric, segment, window_month
+),
+
+metrics as (
+    {{ outcome_metric_rows() }}
+),
+
+segments as (
+    {{ outcome_segment_rows() }}
+),
+
+counts as (
+    select
+        windows.window_name,
+        windows.window_month,
+        windows.window_start,
+        windows.window_end,
+        segments.segment,
+        metrics.metric,
+        sum(coalesce(steps.numerator_step, 0)) over (
+            partition by segments.segment, metrics.metric
+            order by windows.window_month
+            rows between unbounded preceding and current row
+        ) as numerator,
+        sum(coalesce(steps.denominator_step, 0)) over (
+            partition by segments.segment, metrics.metric
+            order by windows.window_month
+            rows between unbounded preceding and current row
+        ) as denominator
+    from {{ ref('int_trend_windows') }} as windows
+    cross join segments
+    cross join metrics
+    left join steps
+        on
+            windows.window_month = steps.window_month
+            and segments.segment = steps.segment
+            and metrics.metric = steps.metric
+)
+
+select
+    counts.window_name,
+    counts.window_start,
+    counts.window_end,
+    counts.segment,
+    counts.metric,
+    cast(counts.numerator as bigint) as numerator,
+    cast(counts.denominator as bigint) as denominator,
+    case
+        when counts.denominator > 0 then cast(counts.numerator as double) / counts.denominator
+    end as rate,
+    {{ wilson_bound('counts.numerator', 'counts.denominator', 'low') }} as ci_low,
+    {{ wilson_bound('counts.numerator', 'counts.denominator', 'high') }} as ci_high,
+    false as suppressed,
+    current_snapshot.as_of_date
+from counts
+cross join {{ ref('stg_ssd__current_snapshot') }} as current_snapshot
