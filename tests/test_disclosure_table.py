@@ -10,7 +10,8 @@ from fiw.disclosure.table import suppress_relation
 
 COLUMNS = (
     "window_name varchar, window_start date, window_end date, segment varchar, metric varchar,"
-    " numerator bigint, denominator bigint, rate double, as_of_date date"
+    " numerator bigint, denominator bigint, rate double, ci_low double, ci_high double,"
+    " as_of_date date"
 )
 
 
@@ -20,16 +21,18 @@ def _suppressed(rows: list[tuple], threshold: int = 5) -> dict[tuple[str, str], 
     con.execute(f"create table om ({COLUMNS})")
     con.executemany(
         "insert into om values ('w', date '2015-06-01', date '2016-10-31', ?, ?, ?, ?,"
-        " case when ? = 0 then null else ? / ? end, date '2017-11-30')",
+        " case when ? = 0 then null else ? / ? end, 0.01, 0.99, date '2017-11-30')",
         [(s, m, n, d, d, n, d) for s, m, n, d in rows],
     )
     out = suppress_relation(con, con.table("om"), threshold)
-    return {
-        (s, m): (n, d, sup)
-        for s, m, n, d, sup in out.project(
-            "segment, metric, numerator, denominator, suppressed"
-        ).fetchall()
-    }
+    got = {}
+    for s, m, n, d, low, high, sup in out.project(
+        "segment, metric, numerator, denominator, ci_low, ci_high, suppressed"
+    ).fetchall():
+        # a hidden cell loses its interval with its counts (it would tell the rate)
+        assert (low, high) == ((None, None) if sup else (0.01, 0.99))
+        got[(s, m)] = (n, d, sup)
+    return got
 
 
 @pytest.mark.parametrize(
@@ -83,7 +86,7 @@ def test_column_types_are_kept():
     con.execute(f"create table om ({COLUMNS})")
     con.execute(
         "insert into om values ('w', date '2015-06-01', date '2016-10-31', 'all',"
-        " 'closure_rate', 10, 40, 0.25, date '2017-11-30')"
+        " 'closure_rate', 10, 40, 0.25, 0.14, 0.41, date '2017-11-30')"
     )
     out = suppress_relation(con, con.table("om"), 5)
     assert dict(zip(out.columns, map(str, out.types), strict=True)) == {
@@ -95,6 +98,8 @@ def test_column_types_are_kept():
         "numerator": "BIGINT",
         "denominator": "BIGINT",
         "rate": "DOUBLE",
+        "ci_low": "DOUBLE",
+        "ci_high": "DOUBLE",
         "suppressed": "BOOLEAN",
         "as_of_date": "DATE",
     }

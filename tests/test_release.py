@@ -21,7 +21,15 @@ PM = ("previous_model", date(2014, 1, 1), date(2015, 5, 31))
 # audiences.md "Release files", word for word.
 OUTCOME_COLUMNS = [
     "as_of_date", "window_name", "window_start", "window_end", "segment", "metric", "numerator",
-    "denominator", "rate",
+    "denominator", "rate", "ci_low", "ci_high",
+]  # fmt: skip
+TREND_COLUMNS = [
+    "as_of_date", "window_start", "window_end", "segment", "metric", "numerator", "denominator",
+    "rate", "ci_low", "ci_high",
+]  # fmt: skip
+DIFFERENCE_COLUMNS = [
+    "as_of_date", "segment", "metric", "previous_rate", "family_insights_rate", "difference",
+    "ci_low", "ci_high", "p_value", "verdict",
 ]  # fmt: skip
 CASELOAD_COLUMNS = [
     "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
@@ -71,6 +79,35 @@ OUTCOME_ROWS = [
 ]
 
 
+# Trends: (window_end, segment, metric, numerator, denominator, suppressed).
+TREND_ROWS = [
+    (date(2016, 10, 31), "all", "closure_rate", 300, 1200, False),
+    (date(2016, 10, 31), "neglect", "closure_rate", None, None, True),
+    (date(2016, 9, 30), "all", "returned_home_rate", 0, 0, False),
+]
+# Comparisons: (segment, metric, previous n / d, programme n / d, difference, ci_low, ci_high,
+# p_value, verdict, suppressed).
+DIFFERENCE_ROWS = [
+    ("all", "closure_rate", (1912, 4373), (1066, 5073), -0.22711, -0.24551, -0.20849, 1e-9,
+     "lower under Family Insights; unlikely to be noise (the 95% interval excludes 0)", False),
+    ("all", "repeat_cp_plan_rate", (30, 535), (36, 515), 0.01382, -0.01590, 0.04410, 0.356,
+     "higher under Family Insights, but could be noise (the 95% interval includes 0)", False),
+    ("neglect", "closure_rate", (None, None), (None, None), None, None, None, None,
+     "not comparable: a figure is suppressed to protect small numbers", True),
+    ("all", "returned_home_rate", (0, 0), (12, 40), None, None, None, None,
+     "not comparable: a window has nothing to count", False),
+]  # fmt: skip
+
+
+def wilson(n: int | None, d: int | None) -> tuple[float | None, float | None]:
+    """The 95% Wilson interval, written out independently of dbt's macro."""
+    if not d:
+        return None, None
+    z, p = 1.959963984540054, n / d
+    centre, half = p + z * z / (2 * d), z * (p * (1 - p) / d + z * z / (4 * d * d)) ** 0.5
+    return (centre - half) / (1 + z * z / d), (centre + half) / (1 + z * z / d)
+
+
 def caseload_rows(threshold: int) -> list[tuple]:
     """(team_id, unit_name, month_end, open_children, workers, fte, children_per_fte): the
     threshold's edges, a suppressed row with no FTE, a text that needs quoting, a NULL name."""
@@ -92,13 +129,42 @@ def build(con, threshold: int = THRESHOLD) -> None:
     con.execute(
         "create or replace table marts.outcome_metrics_suppressed (window_name varchar,"
         " window_start date, window_end date, segment varchar, metric varchar, numerator bigint,"
-        " denominator bigint, rate double, suppressed boolean, as_of_date date)"
+        " denominator bigint, rate double, ci_low double, ci_high double, suppressed boolean,"
+        " as_of_date date)"
     )
     for (window, start, end), segment, metric, n, d, rate, suppressed in OUTCOME_ROWS:
         con.execute(
-            "insert into marts.outcome_metrics_suppressed values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [window, start, end, segment, metric, n, d, rate, suppressed, AS_OF],
+            "insert into marts.outcome_metrics_suppressed values"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [window, start, end, segment, metric, n, d, rate, *wilson(n, d), suppressed, AS_OF],
         )
+    con.execute(
+        "create or replace table marts.outcome_trends_suppressed as"
+        " select * from marts.outcome_metrics_suppressed limit 0"
+    )
+    for end, segment, metric, n, d, suppressed in TREND_ROWS:
+        start = date(end.year - 1, end.month % 12 + 1, 1)
+        rate = n / d if d else None
+        con.execute(
+            "insert into marts.outcome_trends_suppressed values"
+            " ('12_months_to_' || ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [str(end), start, end, segment, metric, n, d, rate, *wilson(n, d), suppressed, AS_OF],
+        )
+    con.execute(
+        "create or replace table marts.metric_differences_suppressed (segment varchar,"
+        " metric varchar, previous_window varchar, previous_numerator bigint,"
+        " previous_denominator bigint, previous_rate double, programme_window varchar,"
+        " programme_numerator bigint, programme_denominator bigint, programme_rate double,"
+        " difference double, ci_low double, ci_high double, p_value double, verdict varchar,"
+        " suppressed boolean, as_of_date date)"
+    )
+    for segment, metric, (n1, d1), (n2, d2), diff, low, high, p, verdict, hidden in DIFFERENCE_ROWS:
+        con.execute(
+            "insert into marts.metric_differences_suppressed values"
+            " (?, ?, 'previous_model', ?, ?, ?, 'family_insights', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [segment, metric, n1, d1, n1 / d1 if d1 else None, n2, d2, n2 / d2 if d2 else None,
+             diff, low, high, p, verdict, hidden, AS_OF],
+        )  # fmt: skip
     # As dbt builds it, plus a column the release must never carry.
     con.execute(
         "create or replace table marts.caseload_monthly (team_id varchar, unit_name varchar,"
@@ -179,13 +245,17 @@ def four_places(value) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def test_writes_eight_files_and_returns_them(con, tmp_path: Path) -> None:
+def test_writes_twelve_files_and_returns_them(con, tmp_path: Path) -> None:
     folder = tmp_path / "release"
     folder.mkdir()
     written = write_release(con, folder, THRESHOLD)
     assert [p.name for p in written] == [
         "outcome_metrics.csv",
         "outcome_metrics.meta.csv",
+        "outcome_trends.csv",
+        "outcome_trends.meta.csv",
+        "metric_differences.csv",
+        "metric_differences.meta.csv",
         "caseload_monthly.csv",
         "caseload_monthly.meta.csv",
         "matched_outcomes.csv",
@@ -203,6 +273,8 @@ def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Pa
     write_release(con, again, THRESHOLD)
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
+        ("outcome_trends.csv", TREND_COLUMNS),
+        ("metric_differences.csv", DIFFERENCE_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
         ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
         ("matched_balance.csv", MATCHED_BALANCE_COLUMNS),
@@ -223,6 +295,8 @@ def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Pa
 def test_only_aggregate_columns_no_personal_data(release: Path) -> None:
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
+        ("outcome_trends.csv", TREND_COLUMNS),
+        ("metric_differences.csv", DIFFERENCE_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
         ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
         ("matched_balance.csv", MATCHED_BALANCE_COLUMNS),
@@ -240,6 +314,14 @@ def test_only_aggregate_columns_no_personal_data(release: Path) -> None:
 def test_outcome_symbols(release: Path) -> None:
     rows = by_key(read(release / "outcome_metrics.csv"), "window_name", "segment", "metric")
     cells = {k: (r["numerator"], r["denominator"], r["rate"]) for k, r in rows.items()}
+    intervals = {k: (r["ci_low"], r["ci_high"]) for k, r in rows.items()}
+    assert intervals[("family_insights", "neglect", "closure_rate")] == ("c", "c")
+    assert intervals[("previous_model", "all", "returned_home_rate")] == ("z", "z")
+    assert intervals[("family_insights", "all", "closure_rate")] == tuple(
+        four_places(v) for v in wilson(22, 100)
+    )
+    assert intervals[("previous_model", "all", "closure_rate")] == ("0.0000", four_places(3.84146 / 43.84146))
+    assert intervals[("family_insights", "all", "closure_nfa_share")][1] == "1.0000"
     assert cells[("family_insights", "neglect", "closure_rate")] == ("c", "c", "c")
     assert cells[("family_insights", "abuse", "closure_rate")] == ("c", "c", "c")
     assert cells[("previous_model", "neglect", "returned_home_rate")] == ("c", "c", "c")
@@ -279,6 +361,7 @@ def test_outcome_round_trip_and_order(con, release: Path) -> None:
         assert (row["segment"], row["metric"]) == (segment, metric)
         if suppressed:
             assert (row["numerator"], row["denominator"], row["rate"]) == ("c", "c", "c")
+            assert (row["ci_low"], row["ci_high"]) == ("c", "c")
             continue
         assert (int(row["numerator"]), int(row["denominator"])) == (n, d)
         if d == 0:
@@ -288,6 +371,48 @@ def test_outcome_round_trip_and_order(con, release: Path) -> None:
         else:
             assert row["rate"] == four_places(rate)
             assert abs(Decimal(row["rate"]) - Decimal(repr(rate))) <= Decimal("0.00005")
+
+
+def test_trends_and_differences(release: Path) -> None:
+    trends = by_key(read(release / "outcome_trends.csv"), "window_end", "segment", "metric")
+    assert [list(r) for r in trends.values()][0] == TREND_COLUMNS  # no window name: its dates
+    row = trends[("2016-10-31", "all", "closure_rate")]
+    assert (row["window_start"], row["numerator"], row["denominator"], row["rate"]) == (
+        "2015-11-01", "300", "1200", "0.2500",
+    )  # fmt: skip
+    assert (row["ci_low"], row["ci_high"]) == tuple(four_places(v) for v in wilson(300, 1200))
+    hidden = trends[("2016-10-31", "neglect", "closure_rate")]
+    assert [hidden[c] for c in TREND_COLUMNS[5:]] == ["c"] * 5
+    empty = trends[("2016-09-30", "all", "returned_home_rate")]
+    assert [empty[c] for c in TREND_COLUMNS[5:]] == ["0", "0", "z", "z", "z"]
+
+    diffs = by_key(read(release / "metric_differences.csv"), "segment", "metric")
+    closure = diffs[("all", "closure_rate")]
+    assert [closure[c] for c in DIFFERENCE_COLUMNS[3:9]] == [
+        "0.4372", "0.2101", "-0.2271", "-0.2455", "-0.2085", "low",
+    ]  # fmt: skip
+    assert closure["verdict"].startswith("lower under Family Insights; unlikely to be noise")
+    repeat = diffs[("all", "repeat_cp_plan_rate")]
+    assert [repeat[c] for c in ("difference", "ci_low", "ci_high", "p_value")] == [
+        "0.0138", "-0.0159", "0.0441", "0.3560",
+    ]  # fmt: skip
+    assert "could be noise" in repeat["verdict"]
+    suppressed = diffs[("neglect", "closure_rate")]
+    assert [suppressed[c] for c in DIFFERENCE_COLUMNS[3:9]] == ["c"] * 6
+    assert "suppressed" in suppressed["verdict"]
+    none = diffs[("all", "returned_home_rate")]
+    assert [none[c] for c in DIFFERENCE_COLUMNS[3:9]] == ["z", "0.3000", "z", "z", "z", "z"]
+
+
+def test_differences_refuse_a_small_number(con, tmp_path: Path) -> None:
+    con.execute(
+        "update marts.metric_differences_suppressed set programme_numerator = 3"
+        " where segment = 'all' and metric = 'closure_rate'"
+    )
+    folder = tmp_path / "release"
+    folder.mkdir()
+    with pytest.raises(ReleaseError, match="metric_differences all / closure_rate: unsuppressed"):
+        write_release(con, folder, THRESHOLD)
 
 
 def test_outcome_refuses_an_unsuppressed_small_number(con, tmp_path: Path) -> None:
@@ -369,7 +494,9 @@ def test_caseload_round_trip_and_order(con, release: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "columns", "indicators"),
     [
-        ("outcome_metrics", OUTCOME_COLUMNS, {"numerator", "denominator", "rate"}),
+        ("outcome_metrics", OUTCOME_COLUMNS, set(OUTCOME_COLUMNS[6:])),
+        ("outcome_trends", TREND_COLUMNS, set(TREND_COLUMNS[5:])),
+        ("metric_differences", DIFFERENCE_COLUMNS, set(DIFFERENCE_COLUMNS[3:9])),
         (
             "caseload_monthly",
             CASELOAD_COLUMNS,

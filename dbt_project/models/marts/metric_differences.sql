@@ -84,7 +84,7 @@ select
     ci_high,
     least({{ normal_two_sided_p('z') }}, 1.0) as p_value,
     case
-        when difference is null then null
+        when difference is null then 'not comparable: a window has nothing to count'
         when ci_low > 0 or ci_high < 0
             then
                 case when difference < 0 then 'lower' else 'higher' end

@@ -50,7 +50,23 @@ PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
         "marts.outcome_metrics_suppressed",
         (
             "window_name", "window_start", "window_end", "segment", "metric", "numerator",
-            "denominator", "rate", "suppressed", "as_of_date",
+            "denominator", "rate", "suppressed", "as_of_date", "ci_low", "ci_high",
+        ),
+    ),
+    "outcome_trends": (
+        "marts.outcome_trends_suppressed",
+        (
+            "window_name", "window_start", "window_end", "segment", "metric", "numerator",
+            "denominator", "rate", "suppressed", "as_of_date", "ci_low", "ci_high",
+        ),
+    ),
+    "metric_differences": (
+        "marts.metric_differences_suppressed",
+        (
+            "segment", "metric", "previous_window", "previous_numerator", "previous_denominator",
+            "previous_rate", "programme_window", "programme_numerator", "programme_denominator",
+            "programme_rate", "difference", "ci_low", "ci_high", "p_value", "verdict",
+            "suppressed", "as_of_date",
         ),
     ),
     "plan_episodes": (

@@ -4,9 +4,15 @@
 together with ``published.duckdb`` (:mod:`fiw.publish.swap`), one CSV file per released table and a
 ``<name>.meta.csv`` beside each:
 
-``outcome_metrics.csv``
-    ``marts.outcome_metrics_suppressed``, where disclosure control (primary and complementary) is
-    already applied; one row per window x segment x metric.
+``outcome_metrics.csv`` and ``outcome_trends.csv``
+    ``marts.outcome_metrics_suppressed`` and ``marts.outcome_trends_suppressed``, where disclosure
+    control (primary and complementary) is already applied; one row per window (a programme
+    window; a rolling 12-month window) x segment x metric, with the rate's 95% Wilson interval.
+    A suppressed row shows ``c`` for its counts, rate and interval.
+``metric_differences.csv``
+    ``marts.metric_differences_suppressed``: Family Insights against the previous model per
+    segment and metric, the difference with its 95% interval, p-value and verdict; ``c``
+    throughout where either cell compared is suppressed, ``z`` where a window has nothing to count.
 ``caseload_monthly.csv``
     ``marts.caseload_monthly``, with ``open_children`` between 1 and ``threshold`` suppressed here
     (and ``children_per_fte`` with it: times the published ``fte`` it gives ``open_children``
@@ -116,6 +122,43 @@ OUTCOME_METRICS: tuple[Column, ...] = (
     Column("rate", INDICATOR,
            "Rate: numerator / denominator, a proportion from 0 to 1"
            " (c: suppressed; z: denominator 0)", dp=DECIMAL_PLACES),
+    Column("ci_low", INDICATOR,
+           "Lower bound of the rate's 95% Wilson interval (c: suppressed; z: denominator 0)",
+           dp=DECIMAL_PLACES),
+    Column("ci_high", INDICATOR,
+           "Upper bound of the rate's 95% Wilson interval (c: suppressed; z: denominator 0)",
+           dp=DECIMAL_PLACES),
+)  # fmt: skip
+# The same figures for the rolling 12-month windows, one per month end (no window name: a window
+# is its two dates).
+OUTCOME_TRENDS: tuple[Column, ...] = (
+    AS_OF_DATE,
+    Column("window_start", FILTER, "First day of the 12-month window (YYYY-MM-DD)"),
+    Column("window_end", FILTER, "Last day of the 12-month window, a month end (YYYY-MM-DD)",
+           hint="Filter by month"),
+    *OUTCOME_METRICS[4:],
+)  # fmt: skip
+METRIC_DIFFERENCES: tuple[Column, ...] = (
+    AS_OF_DATE,
+    Column("segment", FILTER, "Segment of the case (all: every segment together)",
+           hint="Filter by segment"),
+    Column("metric", FILTER, "Outcome metric", hint="Filter by outcome metric"),
+    Column("previous_rate", INDICATOR,
+           "Rate under the previous model (c: suppressed; z: denominator 0)", dp=DECIMAL_PLACES),
+    Column("family_insights_rate", INDICATOR,
+           "Rate under Family Insights (c: suppressed; z: denominator 0)", dp=DECIMAL_PLACES),
+    Column("difference", INDICATOR,
+           "Family Insights rate minus previous model rate, a difference of proportions"
+           " (c: suppressed; z: not comparable)", dp=DECIMAL_PLACES),
+    Column("ci_low", INDICATOR,
+           "Lower bound of the difference's 95% interval (Newcombe's hybrid score)",
+           dp=DECIMAL_PLACES),
+    Column("ci_high", INDICATOR, "Upper bound of the difference's 95% interval",
+           dp=DECIMAL_PLACES),
+    Column("p_value", INDICATOR,
+           "Two-sided p-value of the two-proportion z-test (low: under 0.00005)",
+           dp=DECIMAL_PLACES),
+    Column("verdict", FILTER, "The difference in words: which way, and whether it could be noise"),
 )  # fmt: skip
 CASELOAD_MONTHLY: tuple[Column, ...] = (
     Column("team_id", FILTER, "Team identifier", hint="Filter by team"),
@@ -260,6 +303,8 @@ MATCHED_BALANCE: tuple[Column, ...] = (
 
 RELEASED: dict[str, tuple[str, tuple[Column, ...]]] = {
     "outcome_metrics": ("marts.outcome_metrics_suppressed", OUTCOME_METRICS),
+    "outcome_trends": ("marts.outcome_trends_suppressed", OUTCOME_TRENDS),
+    "metric_differences": ("marts.metric_differences_suppressed", METRIC_DIFFERENCES),
     "caseload_monthly": ("marts.caseload_monthly", CASELOAD_MONTHLY),
     "matched_outcomes": ("marts.matched_outcomes_suppressed", MATCHED_OUTCOMES),
     "matched_balance": ("marts.matched_balance_suppressed", MATCHED_BALANCE),
@@ -338,43 +383,79 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple]:
         yield from batch
 
 
-def _outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
-    source = RELEASED["outcome_metrics"][0]
+def _metric_rows(name: str, con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    """outcome_metrics.csv and outcome_trends.csv: one row per window x segment x metric."""
+    source = RELEASED[name][0]
+    named = name == "outcome_metrics"  # the trends' windows are their dates
     sql = (
         "select as_of_date, window_name, window_start, window_end, segment, metric,"
-        " numerator, denominator, rate, suppressed"
+        " numerator, denominator, rate, ci_low, ci_high, suppressed"
         f" from {source}"
         " order by window_start, window_end, window_name, segment, metric, as_of_date"
     )
     for row in _rows(con, sql):
-        as_of, window, start, end, segment, metric, n, d, rate, suppressed = row
-        key = f"{window} / {segment} / {metric}"
-        filters = [_date(as_of), _text(window), _date(start), _date(end), _text(segment)]
-        filters.append(_text(metric))
+        as_of, window, start, end, segment, metric, n, d, rate, low, high, suppressed = row
+        key = f"{name} {window} / {segment} / {metric}"
+        filters = [_date(as_of)] + ([_text(window)] if named else [])
+        filters += [_date(start), _date(end), _text(segment), _text(metric)]
         if suppressed is None:
-            raise ReleaseError(f"outcome_metrics {key}: suppressed is NULL")
+            raise ReleaseError(f"{key}: suppressed is NULL")
         if suppressed:
             # Whatever the row holds, no figure of a suppressed cell is written: not even z, which
             # would tell a denominator of 0.
-            yield filters + [CONFIDENTIAL] * 3
+            yield filters + [CONFIDENTIAL] * 5
             continue
-        if n is None or d is None:
-            raise ReleaseError(f"outcome_metrics {key}: unsuppressed row without its counts")
-        if n < 0 or n > d:
-            raise ReleaseError(f"outcome_metrics {key}: numerator {n} outside 0..{d}")
-        small = [v for v in (n, d, d - n) if 1 <= v <= threshold]
-        if small:
-            raise ReleaseError(
-                f"outcome_metrics {key}: unsuppressed row shows a small number"
-                f" ({n} / {d}; threshold {threshold})"
-            )
+        _check_counts(key, threshold, (n, d))
         if d == 0:
-            shown_rate = NOT_APPLICABLE
-        elif rate is None:
-            raise ReleaseError(f"outcome_metrics {key}: rate NULL with denominator {d}")
-        else:
-            shown_rate = _decimal(rate)
-        yield filters + [_count(n), _count(d), shown_rate]
+            yield filters + [_count(n), _count(d)] + [NOT_APPLICABLE] * 3
+            continue
+        if rate is None or low is None or high is None:
+            raise ReleaseError(f"{key}: rate or interval NULL with denominator {d}")
+        yield filters + [_count(n), _count(d), _decimal(rate), _proportion(low), _proportion(high)]
+
+
+def _check_counts(key: str, threshold: int, *pairs: tuple[Any, Any]) -> None:
+    """An unsuppressed row's (numerator, denominator) pairs: whole, consistent, none small."""
+    for n, d in pairs:
+        if n is None or d is None:
+            raise ReleaseError(f"{key}: unsuppressed row without its counts")
+        if n < 0 or n > d:
+            raise ReleaseError(f"{key}: numerator {n} outside 0..{d}")
+        if [v for v in (n, d, d - n) if 1 <= v <= threshold]:
+            raise ReleaseError(
+                f"{key}: unsuppressed row shows a small number ({n} / {d}; threshold {threshold})"
+            )
+
+
+def _outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    return _metric_rows("outcome_metrics", con, threshold)
+
+
+def _trend_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    return _metric_rows("outcome_trends", con, threshold)
+
+
+def _difference_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
+    source = RELEASED["metric_differences"][0]
+    sql = (
+        "select as_of_date, segment, metric, previous_numerator, previous_denominator,"
+        " previous_rate, programme_numerator, programme_denominator, programme_rate,"
+        " difference, ci_low, ci_high, p_value, verdict, suppressed"
+        f" from {source} order by segment, metric"
+    )
+    for row in _rows(con, sql):
+        as_of, segment, metric, n_p, d_p, r_p, n_f, d_f, r_f = row[:9]
+        diff, low, high, p, verdict, suppressed = row[9:]
+        key = f"metric_differences {segment} / {metric}"
+        out = [_date(as_of), _text(segment), _text(metric)]
+        if suppressed is None:
+            raise ReleaseError(f"{key}: suppressed is NULL")
+        if suppressed:
+            yield out + [CONFIDENTIAL] * 6 + [_text(verdict)]
+            continue
+        _check_counts(key, threshold, (n_p, d_p), (n_f, d_f))
+        out += [_proportion(r_p), _proportion(r_f), _signed(diff), _signed(low), _signed(high)]
+        yield out + [NOT_APPLICABLE if p is None else _decimal(p), _text(verdict)]
 
 
 def _caseload_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
@@ -466,6 +547,8 @@ def _matched_balance_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Ite
 
 ROWS: dict[str, Callable[[duckdb.DuckDBPyConnection, int], Iterator[list[str]]]] = {
     "outcome_metrics": _outcome_rows,
+    "outcome_trends": _trend_rows,
+    "metric_differences": _difference_rows,
     "caseload_monthly": _caseload_rows,
     "matched_outcomes": _matched_outcome_rows,
     "matched_balance": _matched_balance_rows,

@@ -25,6 +25,7 @@ from fiw.quality.results import (
 from fiw.quality.suites import (
     DISCLOSURE_SUITE,
     RELEASED_TABLE,
+    RELEASED_TABLES,
     ExpectationSpec,
     Suite,
     TableSpec,
@@ -43,7 +44,9 @@ _SNAPSHOT_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 # --------------------------------------------------------------------------- disclosure audit
 
 
-def disclosure_audit(con: duckdb.DuckDBPyConnection) -> ExpectationResult:
+def disclosure_audit(
+    con: duckdb.DuckDBPyConnection, table: str = RELEASED_TABLE
+) -> ExpectationResult:
     """The audit of docs/audiences.md on what would be published: for every suppressed count,
     the range an intruder can work out by linear programming is at least the threshold wide.
     Error severity: a release that fails it is not published, the cells and reasons named."""
@@ -55,7 +58,7 @@ def disclosure_audit(con: duckdb.DuckDBPyConnection) -> ExpectationResult:
     result = partial(
         ExpectationResult,
         suite=DISCLOSURE_SUITE,
-        table_name=RELEASED_TABLE,
+        table_name=table,
         expectation="suppressed_counts_not_recoverable",
         gx_type="linear_programming_audit",
         column_name=None,
@@ -64,7 +67,7 @@ def disclosure_audit(con: duckdb.DuckDBPyConnection) -> ExpectationResult:
     )
     try:
         rows = con.execute(
-            f"select window_name, segment, metric, numerator, denominator from {RELEASED_TABLE}"
+            f"select window_name, segment, metric, numerator, denominator from {table}"
         ).fetchall()
     except duckdb.CatalogException as exc:
         return result(success=False, unexpected_count=None, error=str(exc).splitlines()[0])
@@ -298,7 +301,7 @@ def run_suites(
             pause_point("validation")  # test hook (fiw.faults): mid-suites, nothing recorded yet
         results.extend(_validate_suite(ctx, datasource, con, suite, snapshot_id, run_name))
     if audit_release:
-        results.append(disclosure_audit(con))
+        results.extend(disclosure_audit(con, table) for table in RELEASED_TABLES)
 
     report = QualityReport(
         snapshot_id=snapshot_id,

@@ -28,6 +28,12 @@ literal), ``{current:<object>}`` (``raw.<object>`` rows of this snapshot, not qu
 a list becomes a one-column subquery ``value``, a scalar a literal). In arguments,
 ``{seed: <file>}`` (optionally ``column: <name>``, default ``code``) is replaced by that seed
 column's values.
+
+Two tables checked alike (``marts.outcome_metrics`` and ``marts.outcome_trends``) share one list
+of expectations through a YAML anchor (``expectations: *metric_checks``); a table's ``refs`` name
+what differs (``refs: {windows: ..., unsuppressed: marts.outcome_metrics}``), written in its
+queries as ``{ref:<name>}`` and replaced by the text given, as it is. An entry of
+``expectations`` that is itself a list (an anchored list and more) is spliced in.
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ _PLACEHOLDER = re.compile(r"\{(snapshot_id|current:\w+|seed:\w+|var:\w+)\}")
 
 DISCLOSURE_SUITE = "disclosure"
 RELEASED_TABLE = "marts.outcome_metrics_suppressed"
+# Every metrics table the release holds, each audited on its own (a window's relations are inside
+# the window): the programme windows and the rolling 12-month windows of the trends.
+RELEASED_TABLES = (RELEASED_TABLE, "marts.outcome_trends_suppressed")
 
 
 @dataclass(frozen=True)
@@ -104,13 +113,40 @@ def _spec_name(entry: dict) -> str:
     return f"{kind}:{cols}" if cols else kind
 
 
+def _flatten(entries: list) -> Iterable[dict]:
+    for entry in entries:
+        if isinstance(entry, list):
+            yield from _flatten(entry)
+        else:
+            yield entry
+
+
+_REF = re.compile(r"\{ref:([a-z_]+)\}")
+
+
+def _with_refs(entry: dict, refs: dict[str, str], where: str) -> dict:
+    """``entry`` with ``{ref:<name>}`` in its query replaced by the table's ``refs``."""
+    query = entry.get("query")
+    if not isinstance(query, str) or "{ref:" not in query:
+        return entry
+
+    def sub(m: re.Match) -> str:
+        if m.group(1) not in refs:
+            raise ValueError(f"{where}: {{ref:{m.group(1)}}} is not in the table's refs")
+        return str(refs[m.group(1)])
+
+    return {**entry, "query": _REF.sub(sub, query)}
+
+
 def load_suite(path: Path) -> Suite:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     name = doc.get("suite") or path.stem
     tables = []
     for t in doc["tables"]:
         specs = []
-        for e in t["expectations"]:
+        refs = t.get("refs") or {}
+        for e in _flatten(t["expectations"]):
+            e = _with_refs(e, refs, f"{path.name}: {t['table']}")
             sev = e.get("severity", "error")
             if sev not in SEVERITIES:
                 raise ValueError(f"{path.name}: {t['table']}: severity {sev!r} not in {SEVERITIES}")
