@@ -15,7 +15,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from fiw.synthetic import generate
 
 from bench.baseline import compute as baseline_metrics
 from bench.baseline import differences
@@ -50,15 +49,6 @@ def fiw(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def nightly(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    exports, home = root / "exports", root / "home"
-    generate(exports, children=1500, seed=7, as_of=AS_OF, snapshots=2)
-    first = fiw("run", "--exports", str(exports), "--home", str(home))
-    return exports, home, first
 
 
 def test_first_run_publishes_the_newest_snapshot(nightly):

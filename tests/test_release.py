@@ -320,7 +320,10 @@ def test_outcome_symbols(release: Path) -> None:
     assert intervals[("family_insights", "all", "closure_rate")] == tuple(
         four_places(v) for v in wilson(22, 100)
     )
-    assert intervals[("previous_model", "all", "closure_rate")] == ("0.0000", four_places(3.84146 / 43.84146))
+    assert intervals[("previous_model", "all", "closure_rate")] == (
+        "0.0000",
+        four_places(3.84146 / 43.84146),
+    )
     assert intervals[("family_insights", "all", "closure_nfa_share")][1] == "1.0000"
     assert cells[("family_insights", "neglect", "closure_rate")] == ("c", "c", "c")
     assert cells[("family_insights", "abuse", "closure_rate")] == ("c", "c", "c")

@@ -82,7 +82,7 @@ select
     difference,
     ci_low,
     ci_high,
-    least({{ normal_two_sided_p('z') }}, 1.0) as p_value,
+    case when z is not null then least({{ normal_two_sided_p('z') }}, 1.0) end as p_value,
     case
         when difference is null then 'not comparable: a window has nothing to count'
         when ci_low > 0 or ci_high < 0

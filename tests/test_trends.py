@@ -1,0 +1,205 @@
+"""Trends and uncertainty (docs/metrics.md, "Trends" and "Uncertainty") on the session's small
+authority (tests/fixtures/nightly.py):
+
+- a window is a window: ``outcome_trends`` (counted from ranges of window months) equals
+  ``outcome_metrics`` (counted row by row in the fct_* models) built with the rolling windows put
+  in ``programme_windows``, for every window, segment and metric;
+- every rate's interval is SciPy's Wilson interval, every comparison's p-value SciPy's z-test and
+  its interval Newcombe's, written out here from the papers' formulas;
+- the published and released trends and comparisons are the suppressed ones, and the disclosure
+  audit of the trends ran and passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from fiw.settings import DBT_PROJECT_DIR
+from scipy.stats import binomtest, norm
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+FCT_PATH = (
+    "int_case_segments fct_case_windows fct_referral_windows fct_cp_plan_windows"
+    " fct_period_of_care_windows outcome_metrics"
+)
+Z = norm.ppf(0.975)
+
+
+def _rows(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def home(nightly) -> Path:
+    _, home, first = nightly
+    assert first.returncode == 0, first.stdout + first.stderr
+    return home
+
+
+@pytest.fixture(scope="module")
+def windowed(home: Path, tmp_path_factory) -> Path:
+    """A copy of the warehouse whose programme_windows are the trends' rolling windows, the
+    programme-window path rebuilt on them."""
+    root = tmp_path_factory.mktemp("windowed")
+    warehouse = root / "warehouse.duckdb"
+    shutil.copy(home / "warehouse.duckdb", warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "create or replace table reference.programme_windows as select window_name,"
+            " window_start, window_end from intermediate.int_trend_windows"
+        )
+    finally:
+        con.close()
+    env = {**os.environ, "FIW_WAREHOUSE_PATH": str(warehouse)}
+    target = root / "target"
+    done = subprocess.run(
+        [str(BIN / "dbt"), "run", "--select", *FCT_PATH.split(), "--profiles-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(target), "--log-path", str(target / "logs")],
+        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:]
+    return warehouse
+
+
+def test_a_rolling_window_counts_as_a_programme_window(windowed: Path) -> None:
+    sql = (
+        "select window_name, window_start, window_end, segment, metric, numerator, denominator,"
+        " rate, ci_low, ci_high from marts.{} order by window_name, segment, metric"
+    )
+    trends = _rows(windowed, sql.format("outcome_trends"))
+    programme = _rows(windowed, sql.format("outcome_metrics"))
+    windows = {r[0] for r in trends}
+    assert len(windows) >= 70  # 2010-11 to 2017-10: every month end of the records
+    assert len(trends) == len(windows) * 9 * 11  # 7 units' segments, unassigned, all
+    assert sum(r[6] for r in trends) > 100_000  # not a table of zeros
+    assert [r[:7] for r in trends] == [r[:7] for r in programme]
+    for a, b in zip(trends, programme, strict=True):
+        for x, y in zip(a[7:], b[7:], strict=True):
+            assert (x is None and y is None) or math.isclose(x, y, abs_tol=1e-12), (a, b)
+
+
+def test_the_windows_run_from_the_first_whole_year_to_as_of_date(home: Path) -> None:
+    (first_referral,) = _rows(
+        home / "warehouse.duckdb", "select min(referral_date) from staging.stg_ssd__cin_episodes"
+    )[0]
+    windows = _rows(
+        home / "warehouse.duckdb",
+        "select window_start, window_end from intermediate.int_trend_windows order by 1",
+    )
+    first_start = windows[0][0]
+    assert first_start.day == 1 and first_start >= first_referral
+    assert (first_start.year * 12 + first_start.month) - (
+        first_referral.year * 12 + first_referral.month
+    ) == (0 if first_referral.day == 1 else 1)
+    (as_of,) = _rows(home / "warehouse.duckdb", "select as_of_date from marts.outcome_trends")[0]
+    last_end = windows[-1][1]
+    assert last_end <= as_of and (last_end + timedelta(days=1)).day == 1
+    assert last_end == as_of  # 2017-11-30 is a month end: the last window ends on it
+    months = [start.year * 12 + start.month for start, _ in windows]
+    assert months == list(range(months[0], months[0] + len(windows)))  # one window a month
+    for start, end in windows:  # each 12 months long, from a 1st to a month end
+        after = end + timedelta(days=1)
+        assert start.day == 1 and (after.year, after.month) == (start.year + 1, start.month)
+
+
+def _wilson(n: int, d: int) -> tuple[float, float]:
+    ci = binomtest(n, d).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
+
+
+def test_every_interval_is_scipys_wilson_interval(home: Path) -> None:
+    rows = _rows(
+        home / "warehouse.duckdb",
+        "select numerator, denominator, ci_low, ci_high from marts.outcome_metrics union all"
+        " select numerator, denominator, ci_low, ci_high from marts.outcome_trends"
+        " where window_end in ('2012-06-30', '2015-05-31', '2016-10-31')",
+    )
+    assert len(rows) > 300
+    for n, d, low, high in rows:
+        if d == 0:
+            assert (low, high) == (None, None)
+            continue
+        want = _wilson(n, d)
+        assert math.isclose(low, want[0], abs_tol=1e-9) and math.isclose(
+            high, want[1], abs_tol=1e-9
+        )
+
+
+def test_every_comparison_is_the_z_test_and_newcombes_interval(home: Path) -> None:
+    rows = _rows(
+        home / "warehouse.duckdb",
+        "select segment, metric, previous_numerator, previous_denominator, programme_numerator,"
+        " programme_denominator, difference, ci_low, ci_high, p_value, verdict"
+        " from marts.metric_differences",
+    )
+    assert len(rows) == 9 * 11
+    compared = 0
+    for segment, metric, n1, d1, n2, d2, diff, low, high, p, verdict in rows:
+        if d1 == 0 or d2 == 0:
+            assert (diff, low, high, p) == (None, None, None, None)
+            assert verdict == "not comparable: a window has nothing to count"
+            continue
+        compared += 1
+        p1, p2 = n1 / d1, n2 / d2
+        (l1, u1), (l2, u2) = _wilson(n1, d1), _wilson(n2, d2)
+        assert math.isclose(diff, p2 - p1, abs_tol=1e-12)
+        assert math.isclose(low, p2 - p1 - math.hypot(p2 - l2, u1 - p1), abs_tol=1e-9)
+        assert math.isclose(high, p2 - p1 + math.hypot(u2 - p2, p1 - l1), abs_tol=1e-9)
+        pooled = (n1 + n2) / (d1 + d2)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / d1 + 1 / d2))
+        want_p = 1.0 if se == 0 else 2 * norm.sf(abs(p2 - p1) / se)
+        assert math.isclose(p, want_p, rel_tol=2e-7, abs_tol=1e-12), (segment, metric, p, want_p)
+        if low > 0 or high < 0:
+            assert "unlikely to be noise" in verdict, verdict
+        else:
+            assert "could be noise" in verdict or verdict.startswith("no difference"), verdict
+        assert verdict.startswith("lower" if diff < 0 else "higher" if diff > 0 else "no")
+    assert compared >= 11  # segment all at least (the units began with Family Insights)
+
+
+def test_the_release_holds_the_suppressed_trends_and_comparisons(home: Path) -> None:
+    published = home / "published.duckdb"
+    hidden = _rows(published, "select count(*) from outcome_trends where suppressed")[0][0]
+    shown = _rows(published, "select count(*) from outcome_trends where not suppressed")[0][0]
+    assert hidden > 0 and shown > 1000  # 1,500 children in 7 units: many small cells
+    small = _rows(
+        published,
+        "select count(*) from outcome_trends where not suppressed and (numerator between 1 and 5"
+        " or denominator between 1 and 5 or denominator - numerator between 1 and 5)",
+    )[0][0]
+    assert small == 0
+    with open(home / "release" / "outcome_trends.csv", encoding="utf-8", newline="") as f:
+        released = list(csv.DictReader(f))
+    assert len(released) == hidden + shown
+    assert sum(r["rate"] == "c" for r in released) == hidden
+    assert all(r["ci_low"] == "c" for r in released if r["rate"] == "c")
+    # a comparison is hidden exactly when a cell it compares is
+    mismatched = _rows(
+        published,
+        "select d.segment, d.metric from metric_differences as d join (select segment, metric,"
+        " bool_or(suppressed) as hidden from outcome_metrics group by all) as m"
+        " using (segment, metric) where d.suppressed <> m.hidden",
+    )
+    assert mismatched == []
+    audits = _rows(
+        published,
+        "select table_name, success from dq_results where suite = 'disclosure'"
+        " and snapshot_date = date '2017-11-30'",
+    )
+    assert ("marts.outcome_trends_suppressed", True) in audits
