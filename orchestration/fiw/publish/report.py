@@ -1218,7 +1218,7 @@ border-bottom:1px solid #d5d9dd;padding-bottom:.2rem}
 nav ul{list-style:none;padding:0;margin:.4rem 0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
 a{color:#1d4e75}.lead{margin:.3rem 0 .6rem;max-width:70rem}
 .missing{background:#fff4d6;border-left:6px solid #b7791f;padding:.5rem .8rem;max-width:70rem}
-ol.findings{padding-left:1.4rem;max-width:70rem}ol.findings li{margin:.35rem 0}
+ol.findings{padding-left:2.2rem;max-width:70rem}ol.findings li{margin:.35rem 0}
 table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
 caption{text-align:left;font-weight:600;padding:.2rem 0}
 th,td{border:1px solid #d5d9dd;padding:.25rem .45rem;text-align:left;vertical-align:top}
@@ -1246,7 +1246,7 @@ svg .mark{fill:#7a4d00;font-size:10px;text-anchor:middle;font-weight:600}
 svg .mark-bar{fill:#d9a441}svg .mark-bar.mark-z,svg .mark-bar.mark-x{fill:#b9c0c6}
 svg .mark.mark-z,svg .mark.mark-x{fill:#5b6770}
 .trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:.4rem 1.5rem}
-table.findings-table td.txt{min-width:14rem}
+table.findings-table td.txt{min-width:10rem;font-size:.9rem}
 table.matched tr.matched-row td{background:#f3f7fb}h3{font-size:1.05rem;margin:1.2rem 0 .3rem}
 ul.limits{max-width:70rem;padding-left:1.4rem}ul.limits li{margin:.25rem 0}
 p.alt{font-size:.9rem;color:#333;max-width:70rem;margin:.3rem 0}
