@@ -208,11 +208,14 @@ def test_schemas_and_published_columns(built):
         "numerator",
         "denominator",
         "rate",
+        "ci_low",
+        "ci_high",
         "suppressed",
         "as_of_date",
     ]
-    assert _columns(settings, "marts", "outcome_metrics") == metric_cols
-    assert _columns(settings, "marts", "outcome_metrics_suppressed") == metric_cols
+    for table in ("outcome_metrics", "outcome_trends"):
+        assert _columns(settings, "marts", table) == metric_cols
+        assert _columns(settings, "marts", f"{table}_suppressed") == metric_cols
 
 
 def test_staging_reads_current_snapshot_pseudonymised(built):

@@ -31,15 +31,23 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+OUTCOME_COLUMNS = (
+    "(window_name, window_start, window_end, segment, metric, numerator, denominator, rate,"
+    " suppressed, as_of_date)"
+)
+
+
 def build_marts(con, as_of: date) -> None:
     """Hand-made marts for snapshot ``as_of`` (what dbt builds), including a suppressed row."""
     con.execute(
         "create or replace table marts.outcome_metrics_suppressed (window_name varchar,"
         " window_start date, window_end date, segment varchar, metric varchar, numerator bigint,"
-        " denominator bigint, rate double, suppressed boolean, as_of_date date)"
+        " denominator bigint, rate double, suppressed boolean, as_of_date date, ci_low double,"
+        " ci_high double)"
     )
     con.execute(
-        "insert into marts.outcome_metrics_suppressed values"
+        "insert into marts.outcome_metrics_suppressed"
+        f" {OUTCOME_COLUMNS} values"
         " ('family_insights', '2015-06-01', '2016-10-31', 'all', 'closure_rate', 22, 100, 0.22,"
         " false, $d),"
         " ('family_insights', '2015-06-01', '2016-10-31', 'neglect', 'closure_rate', null, null,"
@@ -47,6 +55,28 @@ def build_marts(con, as_of: date) -> None:
         " ('previous_model', '2014-01-01', '2015-05-31', 'all', 'closure_rate', 0, 40, 0.0,"
         " false, $d)",
         {"d": as_of},
+    )
+    con.execute(
+        "update marts.outcome_metrics_suppressed set ci_low = greatest(rate - 0.05, 0),"
+        " ci_high = least(rate + 0.05, 1)"
+        " where not suppressed"
+    )
+    con.execute(
+        "create or replace table marts.outcome_trends_suppressed as select"
+        " '12_months_to_2016-10-31' as window_name, date '2015-11-01' as window_start,"
+        " date '2016-10-31' as window_end, * exclude (window_name, window_start, window_end)"
+        " from marts.outcome_metrics_suppressed where window_name = 'family_insights'"
+    )
+    con.execute(
+        "create or replace table marts.metric_differences_suppressed as select 'all' as segment,"
+        " 'closure_rate' as metric, 'previous_model' as previous_window,"
+        " 0 as previous_numerator, 40 as previous_denominator, 0.0 as previous_rate,"
+        " 'family_insights' as programme_window, 22 as programme_numerator,"
+        " 100 as programme_denominator, 0.22 as programme_rate, 0.22 as difference,"
+        " 0.1 as ci_low, 0.3 as ci_high, 0.001 as p_value,"
+        " 'higher under Family Insights; unlikely to be noise' as verdict, false as suppressed,"
+        " ? as as_of_date",
+        [as_of],
     )
     con.execute(
         "create or replace table marts.plan_episodes as select ? as plan_episode_id,"
@@ -353,7 +383,8 @@ def test_disclosure_check_catches_unsuppressed_small_numbers(con) -> None:
     that what publish copies obeys metrics.md, on a hand-made table with one row of each kind."""
     assert disclosure_violations(con, "marts.outcome_metrics_suppressed") == []
     con.execute(
-        "insert into marts.outcome_metrics_suppressed values"
+        "insert into marts.outcome_metrics_suppressed"
+        f" {OUTCOME_COLUMNS} values"
         " ('family_insights', '2015-06-01', '2016-10-31', 'generic', 'closure_rate', 3, 40,"
         " 0.075, false, '2017-11-29'),"  # small numerator
         " ('family_insights', '2015-06-01', '2016-10-31', 'generic', 'closure_nfa_share', 38, 40,"

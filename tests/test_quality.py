@@ -68,13 +68,21 @@ def insert_raw(con, obj: str, rows, snapshot=SNAP, quarantined=False) -> None:
         )
 
 
+# The 95% Wilson interval of numerator / denominator (metrics.md, "Uncertainty"), in SQL.
+WILSON = (
+    "case when {d} > 0 then ({n} + 1.9207294103470627 {sign} 1.959963984540054 * sqrt({n} * ({d}"
+    " - {n}) / {d} + 0.9603647051735313)) / ({d} + 3.8414588206941254) end"
+)
+
+
 def build_marts(con) -> None:
     """A complete, consistent marts.outcome_metrics (segments add up to `all`) and its suppressed
-    copy, the disclosure rule applied as metrics.md states it."""
+    copy, the disclosure rule applied as metrics.md states it; the same figures as two rolling
+    windows in marts.outcome_trends; and the comparisons of marts.metric_differences_suppressed."""
     con.execute(
         "create or replace table marts.outcome_metrics (window_name varchar, window_start date,"
         " window_end date, segment varchar, metric varchar, numerator bigint, denominator bigint,"
-        " rate double, suppressed boolean, as_of_date date)"
+        " rate double, ci_low double, ci_high double, suppressed boolean, as_of_date date)"
     )
     rows = []
     for w, ws, we in WINDOWS:
@@ -91,17 +99,59 @@ def build_marts(con) -> None:
             rows.append((w, ws, we, "all", m, total_n, total_d))
     con.executemany(
         "insert into marts.outcome_metrics values (?, ?, ?, ?, ?, ?, ?,"
-        " case when ? = 0 then null else ? / ? end, false, ?)",
+        " case when ? = 0 then null else ? / ? end, null, null, false, ?)",
         [(*r, r[6], r[5], r[6], SNAP_DATE) for r in rows],
+    )
+    n, d = "cast(numerator as double)", "denominator"
+    con.execute(
+        f"update marts.outcome_metrics set ci_low = {WILSON.format(n=n, d=d, sign='-')},"
+        f" ci_high = {WILSON.format(n=n, d=d, sign='+')}"
+    )
+    con.execute("create schema if not exists intermediate")
+    con.execute(
+        "create or replace table intermediate.int_trend_windows as select"
+        " '12_months_to_' || cast(window_end as varchar) as window_name,"
+        " 0 as window_month, window_start, window_end from (values"
+        " (date '2015-06-01', date '2016-05-31'), (date '2015-07-01', date '2016-06-30'))"
+        " as w (window_start, window_end)"
+    )
+    con.execute(
+        "create or replace table marts.outcome_trends as select w.window_name, w.window_start,"
+        " w.window_end, m.* exclude (window_name, window_start, window_end)"
+        " from marts.outcome_metrics as m join intermediate.int_trend_windows as w"
+        " on m.window_name = case when w.window_end = date '2016-05-31' then 'previous_model'"
+        " else 'family_insights' end"
     )
     build_suppressed(con)
 
 
 def build_suppressed(con) -> None:
-    """What the dbt model does: primary and complementary suppression (fiw.disclosure)."""
-    source = con.sql("select * exclude (suppressed) from marts.outcome_metrics")
-    con.sql("drop table if exists marts.outcome_metrics_suppressed")
-    suppress_relation(con, source, 5).create("marts.outcome_metrics_suppressed")
+    """What the dbt models do: primary and complementary suppression (fiw.disclosure), and the
+    comparisons hidden with either cell."""
+    for table in ("outcome_metrics", "outcome_trends"):
+        source = con.sql(f"select * exclude (suppressed) from marts.{table}")
+        con.sql(f"drop table if exists marts.{table}_suppressed")
+        suppress_relation(con, source, 5).create(f"marts.{table}_suppressed")
+    con.execute(
+        """create or replace table marts.metric_differences_suppressed as
+        select segment, metric, 'previous_model' as previous_window,
+               p.numerator as previous_numerator, p.denominator as previous_denominator,
+               p.rate as previous_rate, 'family_insights' as programme_window,
+               f.numerator as programme_numerator, f.denominator as programme_denominator,
+               f.rate as programme_rate, f.rate - p.rate as difference,
+               f.rate - p.rate - 0.1 as ci_low, f.rate - p.rate + 0.1 as ci_high,
+               case when f.rate - p.rate is not null then 0.5 end as p_value,
+               'a verdict' as verdict, p.suppressed or f.suppressed as suppressed, p.as_of_date
+        from marts.outcome_metrics_suppressed as p
+        join marts.outcome_metrics_suppressed as f using (segment, metric)
+        where p.window_name = 'previous_model' and f.window_name = 'family_insights'"""
+    )
+    con.execute(
+        "update marts.metric_differences_suppressed set previous_numerator = null,"
+        " previous_denominator = null, previous_rate = null, programme_numerator = null,"
+        " programme_denominator = null, programme_rate = null, difference = null,"
+        " ci_low = null, ci_high = null, p_value = null where suppressed"
+    )
 
 
 def create_raw_tables(con) -> None:
@@ -344,6 +394,7 @@ BAD_MARTS = [
         [
             "numerator_at_most_denominator",
             "rate_is_numerator_over_denominator",
+            "interval_holds_the_rate",
             "unsuppressed_rows_unchanged",
         ],
     ),
@@ -351,7 +402,11 @@ BAD_MARTS = [
         "update marts.outcome_metrics set rate = 0.5 where segment = 'all'"
         " and metric = 'repeat_cp_plan_rate' and window_name = 'previous_model'",
         "marts.outcome_metrics",
-        ["rate_is_numerator_over_denominator", "unsuppressed_rows_unchanged"],
+        [
+            "rate_is_numerator_over_denominator",
+            "interval_holds_the_rate",
+            "unsuppressed_rows_unchanged",
+        ],
     ),
     (
         "update marts.outcome_metrics set numerator = numerator + 1"
@@ -369,7 +424,31 @@ BAD_MARTS = [
         " denominator = 30, rate = 0.1 where window_name = 'family_insights'"
         " and segment = 'neglect' and metric = 'closure_rate'",
         "marts.outcome_metrics_suppressed",
-        ["small_numbers_suppressed"],
+        # and it shows counts without the interval the unsuppressed row has
+        ["small_numbers_suppressed", "unsuppressed_rows_unchanged"],
+    ),
+    (
+        "update marts.outcome_trends set ci_low = rate + 0.01"
+        " where segment = 'all' and metric = 'closure_rate'",
+        "marts.outcome_trends",
+        ["interval_holds_the_rate"],
+    ),
+    (
+        "delete from marts.outcome_trends where window_end = date '2016-06-30'"
+        " and segment = 'neglect' and metric = 'closure_rate'",
+        "marts.outcome_trends",
+        [
+            "every_window_segment_metric_present",
+            "segments_add_up_to_all",
+            "same_rows_as_unsuppressed",
+        ],
+    ),
+    (
+        "update marts.metric_differences_suppressed set suppressed = false, difference = 0.01,"
+        " verdict = 'shown' where segment = 'neglect' and metric = 'closure_rate'",
+        "marts.metric_differences_suppressed",
+        # and a difference of rates it does not show
+        ["hidden_with_either_cell", "difference_is_the_published_rates_difference"],
     ),
 ]
 
@@ -411,7 +490,8 @@ def test_missing_marts_fail_with_the_reason(settings, con) -> None:
     con.execute("drop table marts.outcome_metrics_suppressed")
     report = execution.run_suites(settings, con, SNAP, "run-1", suites=["marts"])
     failing = {r.table_name for r in report.blocking_failures}
-    assert failing == {"marts.outcome_metrics_suppressed"}
+    # and the comparisons, which read it
+    assert failing == {"marts.outcome_metrics_suppressed", "marts.metric_differences_suppressed"}
     assert all("does not exist" in r.error for r in report.blocking_failures)
 
 
@@ -482,7 +562,8 @@ def test_every_suite_file_is_well_formed() -> None:
         raw = yaml.safe_load(path.read_text())
         suite = suites.load_suite(path)
         for t_raw, table in zip(raw["tables"], suite.tables, strict=True):
-            assert all(e.get("severity") in ("error", "warning") for e in t_raw["expectations"])
+            entries = list(suites._flatten(t_raw["expectations"]))
+            assert all(e.get("severity") in ("error", "warning") for e in entries)
             for spec in table.expectations:
                 exp = execution._gx_expectation(spec, suite, SNAP)
                 assert isinstance(exp, gx.expectations.Expectation)

@@ -16,17 +16,17 @@ with cases as (
 last_plan_before_close as (
     select
         cases.case_key,
-        first(
-            plans.plan_type
-            order by plans.start_date desc, plans.level desc, plans.plan_episode_id asc
-        ) as plan_type
+        episodes.plan_type,
+        row_number() over (
+            partition by cases.case_key
+            order by episodes.start_date desc, episodes.level desc, episodes.plan_episode_id asc
+        ) as recency
     from cases
-    inner join {{ ref('int_plan_episodes') }} as plans
+    inner join {{ ref('int_plan_episodes') }} as episodes
         on
-            cases.case_key = plans.case_key
-            and cases.close_date >= plans.start_date
+            cases.case_key = episodes.case_key
+            and cases.close_date >= episodes.start_date
     where cases.close_date is not null
-    group by cases.case_key
 ),
 
 -- the child was referred again in (close date, close date + 12 months]
@@ -57,6 +57,8 @@ select
 from cases
 cross join {{ ref('stg_ssd__current_snapshot') }} as current_snapshot
 left join last_plan_before_close
-    on cases.case_key = last_plan_before_close.case_key
+    on
+        cases.case_key = last_plan_before_close.case_key
+        and last_plan_before_close.recency = 1
 left join re_referred_after_closure
     on cases.case_key = re_referred_after_closure.case_key

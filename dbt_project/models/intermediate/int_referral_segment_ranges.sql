@@ -30,16 +30,26 @@ monthly_teams as (
 
 involvement_ranges as (
     select
-        referral_key,
-        team_id,
+        monthly_teams.referral_key,
+        monthly_teams.team_id,
         'involvement' as segment_source,
-        start_month as first_month,
+        monthly_teams.start_month as first_month,
         coalesce(
-            lead(start_month) over (partition by referral_key order by start_month) - 1,
+            lead(monthly_teams.start_month) over (
+                partition by monthly_teams.referral_key order by monthly_teams.start_month
+            ) - 1,
             windows.last_window_month
         ) as last_month
     from monthly_teams
     cross join windows
+),
+
+first_involvements as (
+    select
+        referral_key,
+        min(start_month) as start_month
+    from monthly_teams
+    group by referral_key
 ),
 
 -- before the first involvement (or always, without one): the referral's own team
@@ -54,13 +64,7 @@ referral_team_ranges as (
         coalesce(first_involvement.start_month - 1, windows.last_window_month) as last_month
     from {{ ref('stg_ssd__cin_episodes') }} as referrals
     cross join windows
-    left join (
-        select
-            referral_key,
-            min(start_month) as start_month
-        from monthly_teams
-        group by referral_key
-    ) as first_involvement
+    left join first_involvements as first_involvement
         on referrals.referral_key = first_involvement.referral_key
 ),
 

@@ -185,14 +185,14 @@ case_memberships as (
 referral_memberships as (
     select
         're_referral_rate' as metric,
-        referral_key as unit_key,
-        referral_key,
+        referrals.referral_key as unit_key,
+        referrals.referral_key,
         counts.in_numerator,
-        {{ month_index('referral_date') }} as first_month,
-        {{ month_index('referral_date') }} + 11 as last_month
-    from {{ ref('int_referral_outcomes') }}
+        {{ month_index('referrals.referral_date') }} as first_month,
+        {{ month_index('referrals.referral_date') }} + 11 as last_month
+    from {{ ref('int_referral_outcomes') }} as referrals
     cross join (values (false), (true)) as counts (in_numerator)
-    where not counts.in_numerator or is_re_referral
+    where not counts.in_numerator or referrals.is_re_referral
 ),
 
 cp_plan_memberships as (
@@ -279,11 +279,11 @@ select
     coalesce(segments.segment, 'unassigned') as segment,
     clipped.in_numerator,
     greatest(clipped.first_month, coalesce(segments.first_month, clipped.first_month))
-    as first_month,
+        as first_month,
     least(clipped.last_month, coalesce(segments.last_month, clipped.last_month)) as last_month
 from clipped
 left join {{ ref('int_referral_segment_ranges') }} as segments
     on
         clipped.referral_key = segments.referral_key
-        and segments.first_month <= clipped.last_month
-        and segments.last_month >= clipped.first_month
+        and clipped.last_month >= segments.first_month
+        and clipped.first_month <= segments.last_month

@@ -7,7 +7,7 @@ with bounds as (
     select
         {{ month_index('referrals.first_referral') }}
         + case when extract(day from referrals.first_referral) = 1 then 11 else 12 end
-        as first_window_month,
+            as first_window_month,
         {{ month_index('current_snapshot.as_of_date') }}
         - case
             when extract(day from {{ add_days('current_snapshot.as_of_date', 1) }}) = 1 then 0
@@ -21,10 +21,10 @@ with bounds as (
 ),
 
 months as (
-    select bounds.first_window_month + offsets.generate_series as window_month
+    select bounds.first_window_month + series.month_offset as window_month
     from bounds
-    cross join generate_series(0, 1200) as offsets
-    where bounds.first_window_month + offsets.generate_series <= bounds.last_window_month
+    cross join generate_series(0, 1200) as series (month_offset)
+    where bounds.first_window_month + series.month_offset <= bounds.last_window_month
 )
 
 select

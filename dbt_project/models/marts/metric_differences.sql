@@ -12,24 +12,24 @@ with windows as (
         segment,
         metric,
         max(case when window_name = '{{ var("previous_window") }}' then numerator end)
-        as previous_numerator,
+            as previous_numerator,
         max(case when window_name = '{{ var("previous_window") }}' then denominator end)
-        as previous_denominator,
+            as previous_denominator,
         max(case when window_name = '{{ var("previous_window") }}' then rate end) as previous_rate,
         max(case when window_name = '{{ var("previous_window") }}' then ci_low end)
-        as previous_ci_low,
+            as previous_ci_low,
         max(case when window_name = '{{ var("previous_window") }}' then ci_high end)
-        as previous_ci_high,
+            as previous_ci_high,
         max(case when window_name = '{{ var("programme_window") }}' then numerator end)
-        as programme_numerator,
+            as programme_numerator,
         max(case when window_name = '{{ var("programme_window") }}' then denominator end)
-        as programme_denominator,
+            as programme_denominator,
         max(case when window_name = '{{ var("programme_window") }}' then rate end)
-        as programme_rate,
+            as programme_rate,
         max(case when window_name = '{{ var("programme_window") }}' then ci_low end)
-        as programme_ci_low,
+            as programme_ci_low,
         max(case when window_name = '{{ var("programme_window") }}' then ci_high end)
-        as programme_ci_high,
+            as programme_ci_high,
         max(as_of_date) as as_of_date
     from {{ ref('outcome_metrics') }}
     where window_name in ('{{ var("previous_window") }}', '{{ var("programme_window") }}')

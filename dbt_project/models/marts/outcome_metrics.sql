@@ -166,9 +166,9 @@ select
             then cast(counts.numerator as double) / counts.denominator
     end as rate,
     {{ wilson_bound('coalesce(counts.numerator, 0)', 'coalesce(counts.denominator, 0)', 'low') }}
-    as ci_low,
+        as ci_low,
     {{ wilson_bound('coalesce(counts.numerator, 0)', 'coalesce(counts.denominator, 0)', 'high') }}
-    as ci_high,
+        as ci_high,
     false as suppressed,
     current_snapshot.as_of_date
 from grid
