@@ -217,15 +217,20 @@ def _index(published: Iterable[PublishedCell]) -> dict[CellKey, PublishedCell]:
 def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
     """The intruder's relations, with published figures folded into constants."""
 
+    # Terms name the cell itself, not its key: looking every key up again (hashing a CellKey each
+    # time) was most of the cost of a table of tens of thousands of cells.
     def relation(
-        terms: Sequence[tuple[float, CellKey, str]], equality: bool, label: str, anchor: CellKey
+        terms: Sequence[tuple[float, PublishedCell, str]],
+        equality: bool,
+        label: str,
+        anchor: CellKey,
     ) -> _Relation:
         coeffs: dict[Var, float] = defaultdict(float)
         constant = 0.0
-        for coef, key, count in terms:
-            value = getattr(cells[key], count)
+        for coef, cell, count in terms:
+            value = getattr(cell, count)
             if value is None:
-                coeffs[(key, count)] += coef
+                coeffs[(cell.key, count)] += coef
             else:
                 constant += coef * value
         return _Relation(
@@ -233,30 +238,30 @@ def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
         )
 
     # Segment totals: for each window and additive metric, segments add up to `all`.
-    groups: dict[tuple[str, str], list[CellKey]] = defaultdict(list)
-    for key in cells:
-        groups[(key.window_name, key.metric)].append(key)
-    for (window, metric), keys in groups.items():
+    groups: dict[tuple[str, str], list[PublishedCell]] = defaultdict(list)
+    for key, cell in cells.items():
+        groups[(key.window_name, key.metric)].append(cell)
+    for (window, metric), group in groups.items():
         if metric in NOT_ADDITIVE:
             continue
-        total = CellKey(window, ALL_SEGMENTS, metric)
-        if total not in cells:
+        total = cells.get(CellKey(window, ALL_SEGMENTS, metric))
+        if total is None:
             continue  # no published total to add up to
-        segments = [k for k in keys if k.segment != ALL_SEGMENTS]
+        segments = [c for c in group if c.key.segment != ALL_SEGMENTS]
         for count in COUNTS:
-            terms = [(1.0, k, count) for k in segments] + [(-1.0, total, count)]
+            terms = [(1.0, c, count) for c in segments] + [(-1.0, total, count)]
             label = f"segment {count}s of {metric} add up to `all` ({window})"
-            yield relation(terms, True, label, total)
+            yield relation(terms, True, label, total.key)
 
     # Share links: a share's denominator is its rate's numerator (same window and segment).
-    for key in cells:
+    for key, cell in cells.items():
         rate_metric = SHARE_DENOMINATOR_IS_NUMERATOR_OF.get(key.metric)
         if rate_metric is None:
             continue
-        rate = CellKey(key.window_name, key.segment, rate_metric)
-        if rate not in cells:
+        rate = cells.get(CellKey(key.window_name, key.segment, rate_metric))
+        if rate is None:
             continue
-        terms = [(1.0, key, DENOMINATOR), (-1.0, rate, NUMERATOR)]
+        terms = [(1.0, cell, DENOMINATOR), (-1.0, rate, NUMERATOR)]
         label = (
             f"{key.metric} denominator is the {rate_metric} numerator "
             f"({key.window_name} / {key.segment})"
@@ -264,8 +269,8 @@ def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
         yield relation(terms, True, label, key)
 
     # Bounds: a numerator never exceeds its denominator.
-    for key in cells:
-        terms = [(1.0, key, NUMERATOR), (-1.0, key, DENOMINATOR)]
+    for key, cell in cells.items():
+        terms = [(1.0, cell, NUMERATOR), (-1.0, cell, DENOMINATOR)]
         yield relation(terms, False, f"numerator <= denominator ({key})", key)
 
 
