@@ -564,7 +564,7 @@ def _solve_batch(blocks: list[tuple[_Component, _Request]]) -> list[OptimizeResu
     def stack(which: str) -> tuple[sparse.csr_array | None, np.ndarray | None, np.ndarray]:
         rows, cols, vals, bs = [], [], [], []
         row_offsets = [0]
-        for (component, _), col0 in zip(blocks, offsets, strict=False):
+        for (component, _), col0 in zip(blocks, offsets[:-1], strict=True):
             r, k, v, b = getattr(component, which)
             rows.append(r + row_offsets[-1])
             cols.append(k + col0)
