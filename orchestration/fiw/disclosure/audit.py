@@ -21,19 +21,28 @@ that chooses the cells, so that the audit does not share a mistake with what it 
 
 Efficiency: every relation lies inside one window, and hidden counts only interact through the
 relations that contain them, so the variables are split into connected components (two hidden
-counts are linked when one relation holds both) and each component is solved on its own. Inside
+counts are linked when one relation holds both) and each component is searched on its own. Inside
 a component, every LP solution is a feasible point that bounds all its variables at once: a count
-whose values seen so far already span the threshold needs no LP of its own.
+whose values seen so far already span the threshold needs no LP of its own. A rolling-window table
+has thousands of small components, and a ``linprog`` call costs milliseconds whatever its size, so
+the components are solved together, in rounds: each round stacks the next LP of every component
+still searching into one block-diagonal LP (the sum of their objectives over the product of their
+feasible sets, which is optimal for each block) and solves it once. There, every count is bounded
+by ``_BATCH_BOUND`` so that a block unbounded above (a hidden ``all``) does not make the whole
+round unbounded, and a block's maximum that far up counts as unbounded; a round with no optimum
+(an inconsistent component) is split until the culprit is solved alone. The findings are those of
+solving each component alone, one LP at a time (``audit(..., batched=False)``).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import OptimizeResult, linprog
 
 from fiw.disclosure.cells import (
@@ -66,6 +75,7 @@ DISCLOSIVE = "disclosive"
 INCONSISTENT = "inconsistent"
 
 _EPS = 1e-6  # LP tolerance on values that are whole numbers
+_BATCH_BOUND = 1e9  # upper bound on every count in a batched LP, far above any real count
 
 Var = tuple[CellKey, str]  # (cell, NUMERATOR | DENOMINATOR)
 
@@ -115,10 +125,14 @@ class _Relation:
     via: list[str] = field(default_factory=list)  # why counts folded into `constant` are known
 
 
-def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) -> list[Finding]:
+def audit(
+    published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD, *, batched: bool = True
+) -> list[Finding]:
     """Every hidden count the intruder can narrow to a range less than ``threshold`` wide, and
     every contradiction among the published figures: contradictions first, then in the order of
-    ``published``. A count may be hidden alone (``numerator`` or ``denominator`` None)."""
+    ``published``. A count may be hidden alone (``numerator`` or ``denominator`` None).
+    ``batched=False`` solves each component's LPs on their own, one by one (same findings,
+    slower where there are many components)."""
     cells = _index(published)
     findings: list[Finding] = []
 
@@ -172,8 +186,13 @@ def audit(published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD) ->
         for count in COUNTS
         if getattr(c, count) is None and (c.key, count) not in fixed
     ]
-    for variables, rels in _components(hidden, with_vars):
-        findings.extend(_solve_component(variables, rels, threshold))
+    components = [_Component(vs, rels) for vs, rels in _components(hidden, with_vars)]
+    if batched:
+        for found in _solve_components(components, threshold):
+            findings.extend(found)
+    else:
+        for component in components:
+            findings.extend(_solve_component(component, threshold))
 
     order = {key: i for i, key in enumerate(cells)}
     findings.sort(
@@ -198,15 +217,20 @@ def _index(published: Iterable[PublishedCell]) -> dict[CellKey, PublishedCell]:
 def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
     """The intruder's relations, with published figures folded into constants."""
 
+    # Terms name the cell itself, not its key: looking every key up again (hashing a CellKey each
+    # time) was most of the cost of a table of tens of thousands of cells.
     def relation(
-        terms: Sequence[tuple[float, CellKey, str]], equality: bool, label: str, anchor: CellKey
+        terms: Sequence[tuple[float, PublishedCell, str]],
+        equality: bool,
+        label: str,
+        anchor: CellKey,
     ) -> _Relation:
         coeffs: dict[Var, float] = defaultdict(float)
         constant = 0.0
-        for coef, key, count in terms:
-            value = getattr(cells[key], count)
+        for coef, cell, count in terms:
+            value = getattr(cell, count)
             if value is None:
-                coeffs[(key, count)] += coef
+                coeffs[(cell.key, count)] += coef
             else:
                 constant += coef * value
         return _Relation(
@@ -214,30 +238,30 @@ def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
         )
 
     # Segment totals: for each window and additive metric, segments add up to `all`.
-    groups: dict[tuple[str, str], list[CellKey]] = defaultdict(list)
-    for key in cells:
-        groups[(key.window_name, key.metric)].append(key)
-    for (window, metric), keys in groups.items():
+    groups: dict[tuple[str, str], list[PublishedCell]] = defaultdict(list)
+    for key, cell in cells.items():
+        groups[(key.window_name, key.metric)].append(cell)
+    for (window, metric), group in groups.items():
         if metric in NOT_ADDITIVE:
             continue
-        total = CellKey(window, ALL_SEGMENTS, metric)
-        if total not in cells:
+        total = cells.get(CellKey(window, ALL_SEGMENTS, metric))
+        if total is None:
             continue  # no published total to add up to
-        segments = [k for k in keys if k.segment != ALL_SEGMENTS]
+        segments = [c for c in group if c.key.segment != ALL_SEGMENTS]
         for count in COUNTS:
-            terms = [(1.0, k, count) for k in segments] + [(-1.0, total, count)]
+            terms = [(1.0, c, count) for c in segments] + [(-1.0, total, count)]
             label = f"segment {count}s of {metric} add up to `all` ({window})"
-            yield relation(terms, True, label, total)
+            yield relation(terms, True, label, total.key)
 
     # Share links: a share's denominator is its rate's numerator (same window and segment).
-    for key in cells:
+    for key, cell in cells.items():
         rate_metric = SHARE_DENOMINATOR_IS_NUMERATOR_OF.get(key.metric)
         if rate_metric is None:
             continue
-        rate = CellKey(key.window_name, key.segment, rate_metric)
-        if rate not in cells:
+        rate = cells.get(CellKey(key.window_name, key.segment, rate_metric))
+        if rate is None:
             continue
-        terms = [(1.0, key, DENOMINATOR), (-1.0, rate, NUMERATOR)]
+        terms = [(1.0, cell, DENOMINATOR), (-1.0, rate, NUMERATOR)]
         label = (
             f"{key.metric} denominator is the {rate_metric} numerator "
             f"({key.window_name} / {key.segment})"
@@ -245,8 +269,8 @@ def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
         yield relation(terms, True, label, key)
 
     # Bounds: a numerator never exceeds its denominator.
-    for key in cells:
-        terms = [(1.0, key, NUMERATOR), (-1.0, key, DENOMINATOR)]
+    for key, cell in cells.items():
+        terms = [(1.0, cell, NUMERATOR), (-1.0, cell, DENOMINATOR)]
         yield relation(terms, False, f"numerator <= denominator ({key})", key)
 
 
@@ -305,38 +329,76 @@ def _components(
     return [(vs, rels[root]) for root, vs in members.items()]
 
 
-def _solve_component(
-    variables: list[Var], relations: list[_Relation], threshold: int
-) -> list[Finding]:
-    index = {v: i for i, v in enumerate(variables)}
-    n = len(variables)
-    eq = [r for r in relations if r.equality]
-    ub = [r for r in relations if not r.equality]
+class _Component:
+    """One connected component of hidden counts: its LP matrices, as dense arrays (a lone solve)
+    and as sparse triplets (a block of a batched solve)."""
 
-    def matrix(rels: list[_Relation]) -> tuple[np.ndarray | None, np.ndarray | None]:
-        if not rels:
+    def __init__(self, variables: list[Var], relations: list[_Relation]) -> None:
+        self.variables = variables
+        self.n = len(variables)
+        self.eq = [r for r in relations if r.equality]
+        self.ub = [r for r in relations if not r.equality]
+        index = {v: i for i, v in enumerate(variables)}
+
+        def triplets(rels: list[_Relation]) -> tuple[np.ndarray, ...]:
+            rows, cols, vals = [], [], []
+            for row, rel in enumerate(rels):
+                for v, coef in rel.coeffs.items():
+                    rows.append(row)
+                    cols.append(index[v])
+                    vals.append(coef)
+            return (
+                np.array(rows, dtype=np.int64),
+                np.array(cols, dtype=np.int64),
+                np.array(vals, dtype=float),
+                np.array([-rel.constant for rel in rels], dtype=float),
+            )
+
+        self.eq_triplets = triplets(self.eq)
+        self.ub_triplets = triplets(self.ub)
+
+    def dense(self, triplets: tuple[np.ndarray, ...]) -> tuple[np.ndarray | None, ...]:
+        rows, cols, vals, b = triplets
+        if not len(b):
             return None, None
-        a = np.zeros((len(rels), n))
-        for row, rel in enumerate(rels):
-            for v, coef in rel.coeffs.items():
-                a[row, index[v]] = coef
-        return a, np.array([-rel.constant for rel in rels])
+        a = np.zeros((len(b), self.n))
+        a[rows, cols] = vals
+        return a, b
 
-    a_eq, b_eq = matrix(eq)
-    a_ub, b_ub = matrix(ub)
-
-    def solve(i: int | np.ndarray, sign: float) -> OptimizeResult:
-        if isinstance(i, np.ndarray):
-            c = sign * i
-        else:
-            c = np.zeros(n)
-            c[i] = sign
+    def solve(self, objective: np.ndarray, sign: float) -> OptimizeResult:
+        """Minimise ``sign * objective`` over this component alone."""
+        a_eq, b_eq = self.dense(self.eq_triplets)
+        a_ub, b_ub = self.dense(self.ub_triplets)
         res = linprog(
-            c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs"
+            sign * objective,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=a_eq,
+            b_eq=b_eq,
+            bounds=(0, None),
+            method="highs",
         )
         if res.status not in (0, 2, 3):
             raise RuntimeError(f"disclosure audit: LP failed ({res.message})")
         return res
+
+
+# A request for one LP: minimise ``sign * objective`` over the component. The answer sent back
+# is an OptimizeResult with ``status`` (0, 2 infeasible, 3 unbounded), ``x``, ``fun`` and the
+# dual marginals ``eqlin``, ``ineqlin`` and ``lower`` of the component's own rows and counts.
+_Request = tuple[np.ndarray, float]
+_Search = Generator[_Request, OptimizeResult, list[Finding]]
+
+
+def _search(component: _Component, threshold: int) -> _Search:
+    """The findings of one component, asking for each LP it needs by yielding its request (and
+    deciding the next from the answer), so that a driver can solve many components' LPs at once."""
+    variables, n, eq, ub = component.variables, component.n, component.eq, component.ub
+
+    def unit(i: int) -> np.ndarray:
+        c = np.zeros(n)
+        c[i] = 1.0
+        return c
 
     # Values seen in feasible points so far: a count seen at values spanning the threshold
     # cannot be narrowed below it, whatever its exact range.
@@ -353,7 +415,7 @@ def _solve_component(
     def wide(low: float, high: float) -> bool:
         return _floor(high) - _ceil(low) >= threshold
 
-    first = solve(0, 1.0)
+    first = yield unit(0), 1.0
     if first.status == 2:
         key = variables[0][0]
         cells = sorted({str(v[0]) for v in variables})
@@ -371,12 +433,12 @@ def _solve_component(
     for i, (key, count) in enumerate(variables):
         if wide(seen_low[i], seen_high[i]):
             continue
-        lo_res = first if i == 0 else solve(i, 1.0)
+        lo_res = first if i == 0 else (yield unit(i), 1.0)
         witness(lo_res.x)
         low = lo_res.fun
         if wide(low, seen_high[i]):
             continue
-        hi_res = solve(i, -1.0)
+        hi_res = yield unit(i), -1.0
         if hi_res.status == 3:
             continue  # unbounded above
         witness(hi_res.x)
@@ -404,13 +466,13 @@ def _solve_component(
             Finding(DISCLOSIVE, key, count, float(low_int), float(high_int), threshold, reason)
         )
     found = {f.key for f in findings}
-    findings.extend(_complements(variables, found, solve, witness, points, wide, eq, ub, threshold))
+    findings.extend(
+        (yield from _complements(variables, found, witness, points, wide, eq, ub, threshold))
+    )
     return findings
 
 
-def _complements(
-    variables, found, solve, witness, points, wide, eq, ub, threshold
-) -> list[Finding]:
+def _complements(variables, found, witness, points, wide, eq, ub, threshold) -> _Search:
     """The range of ``denominator - numerator`` of every cell whose two counts are both hidden
     here (where one is known, the other's own range is the complement's, already checked)."""
     findings = []
@@ -425,9 +487,9 @@ def _complements(
         seen = [float(c @ x) for x in points]
         if wide(min(seen), max(seen)):
             continue
-        lo_res = solve(c, 1.0)
+        lo_res = yield c, 1.0
         witness(lo_res.x)
-        hi_res = solve(c, -1.0)
+        hi_res = yield c, -1.0
         if hi_res.status == 3:
             continue
         witness(hi_res.x)
@@ -449,6 +511,115 @@ def _complements(
             )
         )
     return findings
+
+
+def _solve_component(component: _Component, threshold: int) -> list[Finding]:
+    """One component on its own: each of its LPs solved as it asks for it."""
+    search = _search(component, threshold)
+    try:
+        request = next(search)
+        while True:
+            request = search.send(component.solve(*request))
+    except StopIteration as done:
+        return done.value
+
+
+def _solve_components(components: list[_Component], threshold: int) -> list[list[Finding]]:
+    """Every component at once, in rounds: each round solves the pending LP of every component
+    still searching as one block-diagonal LP (:func:`_solve_batch`). The findings of each
+    component, in the order given."""
+    findings: list[list[Finding]] = [[] for _ in components]
+    active: list[tuple[int, _Search, _Request]] = []
+    for k, component in enumerate(components):
+        search = _search(component, threshold)
+        active.append((k, search, next(search)))
+    while active:
+        answers = _solve_batch([(components[k], request) for k, _, request in active])
+        pending = []
+        for (k, search, _), answer in zip(active, answers, strict=True):
+            try:
+                pending.append((k, search, search.send(answer)))
+            except StopIteration as done:
+                findings[k] = done.value
+        active = pending
+    return findings
+
+
+def _solve_batch(blocks: list[tuple[_Component, _Request]]) -> list[OptimizeResult]:
+    """One LP per block, solved as one: minimise the sum of the blocks' objectives over the
+    product of their feasible sets. The objective being separable, an optimum of the sum is
+    optimal for every block, and so is the restriction of an optimal dual to a block's rows and
+    counts. Every count is bounded by ``_BATCH_BOUND`` so that one unbounded block does not make
+    the whole batch unbounded; a block's maximum beyond half that bound is reported unbounded
+    (status 3), as a lone solve would report it. If the batch has no optimum (a block is
+    infeasible), it is split in two until the culprit is solved alone, as :func:`_solve_component`
+    would."""
+    if len(blocks) == 1:
+        component, (objective, sign) = blocks[0]
+        return [component.solve(objective, sign)]
+
+    offsets = np.cumsum([0] + [component.n for component, _ in blocks])
+    c = np.concatenate([sign * objective for _, (objective, sign) in blocks])
+
+    def stack(which: str) -> tuple[sparse.csr_array | None, np.ndarray | None, np.ndarray]:
+        rows, cols, vals, bs = [], [], [], []
+        row_offsets = [0]
+        for (component, _), col0 in zip(blocks, offsets[:-1], strict=True):
+            r, k, v, b = getattr(component, which)
+            rows.append(r + row_offsets[-1])
+            cols.append(k + col0)
+            vals.append(v)
+            bs.append(b)
+            row_offsets.append(row_offsets[-1] + len(b))
+        m = row_offsets[-1]
+        if m == 0:
+            return None, None, np.array(row_offsets)
+        a = sparse.csr_array(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(m, offsets[-1]),
+        )
+        return a, np.concatenate(bs), np.array(row_offsets)
+
+    a_eq, b_eq, eq_offsets = stack("eq_triplets")
+    a_ub, b_ub, ub_offsets = stack("ub_triplets")
+    res = linprog(
+        c,
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=b_eq,
+        bounds=(0, _BATCH_BOUND),
+        method="highs",
+    )
+    if res.status != 0:
+        half = len(blocks) // 2
+        return _solve_batch(blocks[:half]) + _solve_batch(blocks[half:])
+
+    empty = np.zeros(0)
+    answers = []
+    for b, (_, (objective, sign)) in enumerate(blocks):
+        x = res.x[offsets[b] : offsets[b + 1]]
+        fun = float(sign * objective @ x)
+        if sign < 0 and -fun >= _BATCH_BOUND / 2:
+            answers.append(OptimizeResult(status=3, x=None, fun=-math.inf))
+            continue
+        eq_marginals = (
+            res.eqlin.marginals[eq_offsets[b] : eq_offsets[b + 1]] if a_eq is not None else empty
+        )
+        ub_marginals = (
+            res.ineqlin.marginals[ub_offsets[b] : ub_offsets[b + 1]] if a_ub is not None else empty
+        )
+        answers.append(
+            OptimizeResult(
+                status=0,
+                x=x,
+                fun=fun,
+                eqlin=OptimizeResult(marginals=eq_marginals),
+                ineqlin=OptimizeResult(marginals=ub_marginals),
+                lower=OptimizeResult(marginals=res.lower.marginals[offsets[b] : offsets[b + 1]]),
+            )
+        )
+    return answers
 
 
 def _binding(res: OptimizeResult, eq: list[_Relation], ub: list[_Relation]) -> list[str]:
@@ -524,13 +695,17 @@ def _synthetic(
 if __name__ == "__main__":
     import time
 
-    for paired in (False, True):
-        table = _synthetic(windows=40, segments=8, fraction=0.10, paired=paired)
-        hidden = sum(c.suppressed for c in table)
-        start = time.perf_counter()
-        result = audit(table)
-        elapsed = time.perf_counter() - start
-        print(
-            f"40 windows x 9 segments x 11 metrics = {len(table)} cells, {hidden} suppressed "
-            f"({'in pairs' if paired else 'at random'}): {len(result)} findings in {elapsed:.2f} s"
-        )
+    # 40 windows: one release's table; 600 windows: the monthly rolling-window trend tables (each
+    # window an independent table, so thousands of small independent components).
+    for windows in (40, 600):
+        for paired in (False, True):
+            table = _synthetic(windows=windows, segments=8, fraction=0.10, paired=paired)
+            hidden = sum(c.suppressed for c in table)
+            start = time.perf_counter()
+            result = audit(table)
+            elapsed = time.perf_counter() - start
+            print(
+                f"{windows} windows x 9 segments x 11 metrics = {len(table)} cells, "
+                f"{hidden} suppressed ({'in pairs' if paired else 'at random'}): "
+                f"{len(result)} findings in {elapsed:.2f} s"
+            )
