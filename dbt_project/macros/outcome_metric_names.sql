@@ -34,12 +34,18 @@
 {%- endmacro %}
 
 {#- The 95% Wilson score interval of the proportion numerator / denominator (`bound`: 'low' or
-    'high'); NULL when the denominator is 0. z = 1.959963984540054, the normal quantile; clamped
-    to [0, 1] against rounding (the interval lies in it). -#}
+    'high'); NULL when the denominator is 0. z = 1.959963984540054, the normal quantile. The
+    bound at a rate of 0 (low) or 1 (high) is that rate exactly, as the formula gives it without
+    rounding (computed, 1 came out 0.9999999999999999 and failed rate <= ci_high). -#}
 {% macro wilson_bound(numerator, denominator, bound) -%}
     case
-        when {{ denominator }} > 0 then
-            {{ 'greatest(0.0, ' if bound == 'low' else 'least(1.0, ' }}
+        when {{ denominator }} = 0 then null
+        {% if bound == 'low' -%}
+        when {{ numerator }} = 0 then 0.0
+        {%- else -%}
+        when {{ numerator }} = {{ denominator }} then 1.0
+        {%- endif %}
+        else
             (
                 (cast({{ numerator }} as double) + 1.9207294103470627)
                 {{ '-' if bound == 'low' else '+' }} 1.959963984540054 * sqrt(
@@ -47,7 +53,7 @@
                     * ({{ denominator }} - {{ numerator }}) / {{ denominator }}
                     + 0.9603647051735313
                 )
-            ) / ({{ denominator }} + 3.8414588206941254))
+            ) / ({{ denominator }} + 3.8414588206941254)
     end
 {%- endmacro %}
 

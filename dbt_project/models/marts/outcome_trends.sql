@@ -3,8 +3,33 @@
 -- metric, even when 0 / 0, with exactly outcome_metrics' definitions and columns (a window is a
 -- window: tests/test_trends.py builds outcome_metrics on these windows and compares). Counted
 -- from int_trend_memberships' month ranges: a unit counts once in a window however many of its
--- ranges cover it, in each segment it has there and once in `all`.
-with ranges as (
+-- ranges cover it, in each segment it has there and once in `all`. Each range (an island of
+-- them, where they may overlap) adds one to the windows it covers: +1 at its first window, -1
+-- after its last, summed in window order.
+with memberships as (
+    select
+        metric,
+        in_numerator,
+        segment,
+        unit_key,
+        first_month,
+        last_month,
+        -- where a unit can have overlapping ranges: several own CP plans or periods of care,
+        -- several de-escalations, several periods of care of a child. Elsewhere a unit has one
+        -- range per segment, and its segments' ranges are disjoint.
+        metric in (
+            'de_escalation_rate',
+            'de_escalation_cp_to_cin_share',
+            'de_escalation_lac_to_cin_share',
+            'returned_home_rate'
+        ) as may_overlap
+    from {{ ref('int_trend_memberships') }}
+),
+
+-- the ranges to merge, and for returned_home_rate (a child can be in two segments in one window)
+-- the same again as `all`: for every other metric a unit is in one segment per window, so `all`
+-- is the sum of the segments (below)
+ranges as (
     select
         metric,
         in_numerator,
@@ -12,7 +37,8 @@ with ranges as (
         unit_key,
         first_month,
         last_month
-    from {{ ref('int_trend_memberships') }}
+    from memberships
+    where may_overlap
 
     union all
 
@@ -23,21 +49,8 @@ with ranges as (
         unit_key,
         first_month,
         last_month
-    from {{ ref('int_trend_memberships') }}
-),
-
--- most units have one range per metric and segment: only the others need merging
-range_counts as (
-    select
-        metric,
-        in_numerator,
-        segment,
-        unit_key,
-        count(*) as ranges,
-        min(first_month) as first_month,
-        max(last_month) as last_month
-    from ranges
-    group by metric, in_numerator, segment, unit_key
+    from memberships
+    where metric = 'returned_home_rate'
 ),
 
 -- a unit's overlapping ranges merged into islands (a range starts a new island unless it starts
@@ -60,24 +73,16 @@ merged as (
             ) as island
         from (
             select
-                ranges.*,
+                *,
                 case
-                    when ranges.first_month <= max(ranges.last_month) over (
-                        partition by
-                            ranges.metric, ranges.in_numerator, ranges.segment, ranges.unit_key
-                        order by ranges.first_month, ranges.last_month
+                    when first_month <= max(last_month) over (
+                        partition by metric, in_numerator, segment, unit_key
+                        order by first_month, last_month
                         rows between unbounded preceding and 1 preceding
                     ) then 0
                     else 1
                 end as starts_island
             from ranges
-            inner join range_counts
-                on
-                    ranges.metric = range_counts.metric
-                    and ranges.in_numerator = range_counts.in_numerator
-                    and ranges.segment = range_counts.segment
-                    and ranges.unit_key = range_counts.unit_key
-            where range_counts.ranges > 1
         ) as flagged
     ) as numbered
     group by metric, in_numerator, segment, unit_key, island
@@ -90,8 +95,8 @@ islands as (
         segment,
         first_month,
         last_month
-    from range_counts
-    where ranges = 1
+    from memberships
+    where not may_overlap
 
     union all
 
@@ -105,7 +110,7 @@ islands as (
 ),
 
 -- each island adds one from its first window and takes it away after its last
-steps as (
+segment_steps as (
     select
         metric,
         segment,
@@ -132,6 +137,28 @@ steps as (
         from islands
     ) as changes
     group by metric, segment, window_month
+),
+
+steps as (
+    select
+        metric,
+        segment,
+        window_month,
+        numerator_step,
+        denominator_step
+    from segment_steps
+
+    union all
+
+    select
+        metric,
+        'all' as segment,
+        window_month,
+        sum(numerator_step) as numerator_step,
+        sum(denominator_step) as denominator_step
+    from segment_steps
+    where segment != 'all' and metric != 'returned_home_rate'
+    group by metric, window_month
 ),
 
 metrics as (
