@@ -6,10 +6,7 @@ One small authority is generated and run once per module; the tests then read wh
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 
 from bench.baseline import compute as baseline_metrics
 from bench.baseline import differences
+from tests.fixtures.nightly import AS_OF, fiw
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +31,6 @@ def _promised_columns() -> dict[str, list[str]]:
 
 
 PUBLISHED_COLUMNS = _promised_columns()
-
-AS_OF = date(2017, 11, 30)
-
-
-def fiw(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fiw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def sha256(path: Path) -> str:

@@ -13,3 +13,11 @@
         1
     )
 {%- endmacro %}
+
+{#- The trends' first and last window months (int_trend_windows), as one row. -#}
+{% macro trend_window_bounds() -%}
+    select
+        min(window_month) as first_window_month,
+        max(window_month) as last_window_month
+    from {{ ref('int_trend_windows') }}
+{%- endmacro %}

@@ -8,10 +8,7 @@
 -- first. Ranges of one referral do not overlap; the first starts at the first trend window and
 -- the last ends at the last one (windows outside them are never asked for).
 with windows as (
-    select
-        min(window_month) as first_window_month,
-        max(window_month) as last_window_month
-    from {{ ref('int_trend_windows') }}
+    {{ trend_window_bounds() }}
 ),
 
 -- the team each month of involvement starts hands the referral to

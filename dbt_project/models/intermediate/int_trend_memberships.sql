@@ -30,10 +30,7 @@
 -- Each range is then cut by the segment ranges of the unit's case or referral
 -- (int_referral_segment_ranges); a unit with no case is `unassigned` throughout.
 with windows as (
-    select
-        min(window_month) as first_window_month,
-        max(window_month) as last_window_month
-    from {{ ref('int_trend_windows') }}
+    {{ trend_window_bounds() }}
 ),
 
 cases as (

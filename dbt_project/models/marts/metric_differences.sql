@@ -7,33 +7,36 @@
 -- words, which way the difference goes and whether the interval says it could be noise (it
 -- includes 0). The two windows' populations may share cases (one active in both), which the
 -- test, like the evaluation's, treats as independent.
-with windows as (
+with previous as (
+    select * from {{ ref('outcome_metrics') }}
+    where window_name = '{{ var("previous_window") }}'
+),
+
+programme as (
+    select * from {{ ref('outcome_metrics') }}
+    where window_name = '{{ var("programme_window") }}'
+),
+
+windows as (
     select
-        segment,
-        metric,
-        max(case when window_name = '{{ var("previous_window") }}' then numerator end)
-            as previous_numerator,
-        max(case when window_name = '{{ var("previous_window") }}' then denominator end)
-            as previous_denominator,
-        max(case when window_name = '{{ var("previous_window") }}' then rate end) as previous_rate,
-        max(case when window_name = '{{ var("previous_window") }}' then ci_low end)
-            as previous_ci_low,
-        max(case when window_name = '{{ var("previous_window") }}' then ci_high end)
-            as previous_ci_high,
-        max(case when window_name = '{{ var("programme_window") }}' then numerator end)
-            as programme_numerator,
-        max(case when window_name = '{{ var("programme_window") }}' then denominator end)
-            as programme_denominator,
-        max(case when window_name = '{{ var("programme_window") }}' then rate end)
-            as programme_rate,
-        max(case when window_name = '{{ var("programme_window") }}' then ci_low end)
-            as programme_ci_low,
-        max(case when window_name = '{{ var("programme_window") }}' then ci_high end)
-            as programme_ci_high,
-        max(as_of_date) as as_of_date
-    from {{ ref('outcome_metrics') }}
-    where window_name in ('{{ var("previous_window") }}', '{{ var("programme_window") }}')
-    group by segment, metric
+        coalesce(programme.segment, previous.segment) as segment,
+        coalesce(programme.metric, previous.metric) as metric,
+        previous.numerator as previous_numerator,
+        previous.denominator as previous_denominator,
+        previous.rate as previous_rate,
+        previous.ci_low as previous_ci_low,
+        previous.ci_high as previous_ci_high,
+        programme.numerator as programme_numerator,
+        programme.denominator as programme_denominator,
+        programme.rate as programme_rate,
+        programme.ci_low as programme_ci_low,
+        programme.ci_high as programme_ci_high,
+        coalesce(programme.as_of_date, previous.as_of_date) as as_of_date
+    from programme
+    full outer join previous
+        on
+            programme.segment = previous.segment
+            and programme.metric = previous.metric
 ),
 
 tested as (

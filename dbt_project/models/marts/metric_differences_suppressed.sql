@@ -16,21 +16,13 @@ select
     differences.segment,
     differences.metric,
     differences.previous_window,
-    case when hidden.suppressed then null else differences.previous_numerator end
-        as previous_numerator,
-    case when hidden.suppressed then null else differences.previous_denominator end
-        as previous_denominator,
-    case when hidden.suppressed then null else differences.previous_rate end as previous_rate,
     differences.programme_window,
-    case when hidden.suppressed then null else differences.programme_numerator end
-        as programme_numerator,
-    case when hidden.suppressed then null else differences.programme_denominator end
-        as programme_denominator,
-    case when hidden.suppressed then null else differences.programme_rate end as programme_rate,
-    case when hidden.suppressed then null else differences.difference end as difference,
-    case when hidden.suppressed then null else differences.ci_low end as ci_low,
-    case when hidden.suppressed then null else differences.ci_high end as ci_high,
-    case when hidden.suppressed then null else differences.p_value end as p_value,
+    {%- for column in [
+        'previous_numerator', 'previous_denominator', 'previous_rate', 'programme_numerator',
+        'programme_denominator', 'programme_rate', 'difference', 'ci_low', 'ci_high', 'p_value',
+    ] %}
+        case when hidden.suppressed then null else differences.{{ column }} end as {{ column }},
+    {%- endfor %}
     case
         when hidden.suppressed then 'not comparable: a figure is suppressed to protect small numbers'
         else differences.verdict

@@ -53,39 +53,12 @@ ranges as (
     where metric = 'returned_home_rate'
 ),
 
--- a unit's overlapping ranges merged into islands (a range starts a new island unless it starts
--- on or before the latest end so far)
+-- a unit's overlapping ranges merged into islands
 merged as (
-    select
-        metric,
-        in_numerator,
-        segment,
-        unit_key,
-        min(first_month) as first_month,
-        max(last_month) as last_month
-    from (
-        select
-            *,
-            sum(starts_island) over (
-                partition by metric, in_numerator, segment, unit_key
-                order by first_month, last_month
-                rows between unbounded preceding and current row
-            ) as island
-        from (
-            select
-                *,
-                case
-                    when first_month <= max(last_month) over (
-                        partition by metric, in_numerator, segment, unit_key
-                        order by first_month, last_month
-                        rows between unbounded preceding and 1 preceding
-                    ) then 0
-                    else 1
-                end as starts_island
-            from ranges
-        ) as flagged
-    ) as numbered
-    group by metric, in_numerator, segment, unit_key, island
+    {{ span_islands(
+        'ranges', 'unit_key', keys=['metric', 'in_numerator', 'segment'],
+        start='first_month', end='last_month', open_ends=false
+    ) }}
 ),
 
 islands as (
@@ -104,8 +77,8 @@ islands as (
         metric,
         in_numerator,
         segment,
-        first_month,
-        last_month
+        island_start as first_month,
+        island_end as last_month
     from merged
 ),
 

@@ -70,6 +70,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -427,14 +428,6 @@ def _check_counts(key: str, threshold: int, *pairs: tuple[Any, Any]) -> None:
             )
 
 
-def _outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
-    return _metric_rows("outcome_metrics", con, threshold)
-
-
-def _trend_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
-    return _metric_rows("outcome_trends", con, threshold)
-
-
 def _difference_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
     source = RELEASED["metric_differences"][0]
     sql = (
@@ -546,8 +539,8 @@ def _matched_balance_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Ite
 
 
 ROWS: dict[str, Callable[[duckdb.DuckDBPyConnection, int], Iterator[list[str]]]] = {
-    "outcome_metrics": _outcome_rows,
-    "outcome_trends": _trend_rows,
+    "outcome_metrics": partial(_metric_rows, "outcome_metrics"),
+    "outcome_trends": partial(_metric_rows, "outcome_trends"),
     "metric_differences": _difference_rows,
     "caseload_monthly": _caseload_rows,
     "matched_outcomes": _matched_outcome_rows,
