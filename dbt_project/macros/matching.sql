@@ -76,10 +76,11 @@
         when
             {{ treated_mean }} * (1 - {{ treated_mean }})
             + {{ control_mean }} * (1 - {{ control_mean }}) > 0
-            then round(({{ treated_mean }} - {{ control_mean }}) / sqrt((
-                {{ treated_mean }} * (1 - {{ treated_mean }})
-                + {{ control_mean }} * (1 - {{ control_mean }})
-            ) / 2), 10) + 0.0
+            then {{ round_double(
+                '(' ~ treated_mean ~ ' - ' ~ control_mean ~ ') / sqrt(('
+                ~ treated_mean ~ ' * (1 - ' ~ treated_mean ~ ') + '
+                ~ control_mean ~ ' * (1 - ' ~ control_mean ~ ')) / 2)', 10
+            ) }} + 0.0
     end
 {%- endmacro %}
 
@@ -93,4 +94,18 @@
         count(*) filter (where matching_group = 'control' and is_matched) as control_matched,
         count(*) filter (where matching_group = 'control' and not is_matched) as control_dropped
     from {{ cases }}
+{%- endmacro %}
+
+
+{#- A double rounded to `places` decimals, still a double: PostgreSQL rounds only numeric. -#}
+{% macro round_double(expr, places) -%}
+    {{ return(adapter.dispatch('round_double', 'fiw')(expr, places)) }}
+{%- endmacro %}
+
+{% macro default__round_double(expr, places) -%}
+    round({{ expr }}, {{ places }})
+{%- endmacro %}
+
+{% macro postgres__round_double(expr, places) -%}
+    cast(round(cast({{ expr }} as numeric), {{ places }}) as double precision)
 {%- endmacro %}

@@ -47,9 +47,9 @@
         {%- endif %}
         else
             (
-                (cast({{ numerator }} as double) + 1.9207294103470627)
+                (cast({{ numerator }} as double precision) + 1.9207294103470627)
                 {{ '-' if bound == 'low' else '+' }} 1.959963984540054 * sqrt(
-                    cast({{ numerator }} as double)
+                    cast({{ numerator }} as double precision)
                     * ({{ denominator }} - {{ numerator }}) / {{ denominator }}
                     + 0.9603647051735313
                 )

@@ -14,7 +14,7 @@
     select
         {{ partition }},
         {%- for column in carry %}
-        any_value({{ column }}) as {{ column }},
+        min({{ column }}) as {{ column }},
         {%- endfor %}
         min({{ start }}) as island_start,
         case when not bool_or({{ end }} is null) then max({{ end }}) end as island_end

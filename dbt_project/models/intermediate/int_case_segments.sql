@@ -31,13 +31,11 @@ latest_involvement as (
     select
         windows.window_name,
         involvements.referral_key,
-        first(
-            involvements.team_id
-            order by
-                involvements.start_date desc,
-                involvements.end_date desc nulls first,
-                involvements.team_id asc
-        ) as team_id
+        {{ first_ordered(
+            'involvements.team_id',
+            'involvements.start_date desc, involvements.end_date desc nulls first,'
+            ~ ' involvements.team_id asc'
+        ) }} as team_id
     from {{ ref('stg_ssd__involvements') }} as involvements
     inner join windows
         on involvements.start_date <= windows.window_end

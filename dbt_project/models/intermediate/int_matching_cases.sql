@@ -275,8 +275,8 @@ select
         when not stratified.is_followed_up or matched_strata.stratum is null then 0.0
         when stratified.matching_group = 'treated' then 1.0
         else
-            (cast(matched_strata.treated_cases as double) / matched_strata.control_cases)
-            * (cast(totals.control_matched as double) / totals.treated_matched)
+            (cast(matched_strata.treated_cases as double precision) / matched_strata.control_cases)
+            * (cast(totals.control_matched as double precision) / totals.treated_matched)
     end as matching_weight,
     stratified.is_closed,
     stratified.is_de_escalated,

@@ -67,13 +67,10 @@ named_case as (
 open_case as (
     select
         plans.plan_episode_id,
-        first(
-            cases.case_key
-            order by
-                cases.referral_date desc,
-                cases.close_date desc nulls first,
-                cases.case_key asc
-        ) as case_key
+        {{ first_ordered(
+            'cases.case_key',
+            'cases.referral_date desc, cases.close_date desc nulls first, cases.case_key asc'
+        ) }} as case_key
     from plans
     inner join cases
         on

@@ -16,10 +16,9 @@ monthly_teams as (
     select
         referral_key,
         {{ month_index('start_date') }} as start_month,
-        first(
-            team_id
-            order by start_date desc, end_date desc nulls first, team_id asc
-        ) as team_id
+        {{ first_ordered(
+            'team_id', 'start_date desc, end_date desc nulls first, team_id asc'
+        ) }} as team_id
     from {{ ref('stg_ssd__involvements') }}
     where referral_key is not null
     group by referral_key, {{ month_index('start_date') }}

@@ -171,7 +171,7 @@ select
     counts.workers,
     cast(counts.fte as decimal(12, 4)) as fte,
     case
-        when counts.fte > 0 then cast(counts.open_children as double) / cast(counts.fte as double)
+        when counts.fte > 0 then cast(counts.open_children as double precision) / cast(counts.fte as double precision)
     end as children_per_fte
 from counts
 left join {{ ref('units') }} as units

@@ -50,7 +50,7 @@ tested as (
             power(programme_ci_high - programme_rate, 2) + power(previous_rate - previous_ci_low, 2)
         ) as ci_high,
         -- pooled proportion; the statistic is 0 when both rates are 0 or both 1
-        cast(previous_numerator + programme_numerator as double)
+        cast(previous_numerator + programme_numerator as double precision)
         / nullif(previous_denominator + programme_denominator, 0) as pooled_rate
     from windows
 ),

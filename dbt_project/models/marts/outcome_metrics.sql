@@ -163,7 +163,7 @@ select
     coalesce(counts.denominator, 0) as denominator,
     case
         when coalesce(counts.denominator, 0) > 0
-            then cast(counts.numerator as double) / counts.denominator
+            then cast(counts.numerator as double precision) / counts.denominator
     end as rate,
     {{ wilson_bound('coalesce(counts.numerator, 0)', 'coalesce(counts.denominator, 0)', 'low') }}
         as ci_low,

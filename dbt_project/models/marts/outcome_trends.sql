@@ -179,7 +179,7 @@ select
     cast(counts.numerator as bigint) as numerator,
     cast(counts.denominator as bigint) as denominator,
     case
-        when counts.denominator > 0 then cast(counts.numerator as double) / counts.denominator
+        when counts.denominator > 0 then cast(counts.numerator as double precision) / counts.denominator
     end as rate,
     {{ wilson_bound('counts.numerator', 'counts.denominator', 'low') }} as ci_low,
     {{ wilson_bound('counts.numerator', 'counts.denominator', 'high') }} as ci_high,
