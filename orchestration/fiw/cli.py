@@ -151,6 +151,25 @@ def cmd_postgres_roles(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_postgres(args: argparse.Namespace) -> int:
+    from fiw.dbt_postgres import build
+
+    settings = _settings(args)
+    if not settings.warehouse_path.exists():
+        raise FiwError(f"no warehouse at {settings.warehouse_path}.", "Run `fiw run` first.")
+    url = args.url or os.environ.get("FIW_DBT_POSTGRES_URL", "")
+    if not url:
+        raise FiwError(
+            "no PostgreSQL database to build on.", "Give --url or $FIW_DBT_POSTGRES_URL."
+        )
+    done = build(settings.warehouse_path, url, args.snapshot)
+    print(f"snapshot {done.snapshot_id[:12]} built on PostgreSQL:")
+    for summary in done.summaries:
+        print(f"  {summary}")
+    print("  " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in done.seconds.items()))
+    return 0
+
+
 RUN_EPILOG = """\
 exit codes:
   0  every snapshot found was loaded and the newest good one is published (or nothing was new)
@@ -263,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--database", default="fiw", help="the publication database's name")
     roles.add_argument("--apply", metavar="ADMIN_URL", help="run them as this administrator")
     roles.set_defaults(func=cmd_postgres_roles)
+
+    pg_build = sub.add_parser(
+        "build-postgres",
+        help="build a snapshot with the dbt project on a PostgreSQL database (dbt-postgres)",
+        description="Copy one snapshot's dbt sources from the warehouse to a PostgreSQL database "
+        "and run the whole dbt build there: every model, test and unit test, disclosure control "
+        "included (README, 'Building on PostgreSQL'). The user needs CREATE on the database.",
+    )
+    pg_build.add_argument("--home", help=home_help)
+    pg_build.add_argument(
+        "--url", help="SQLAlchemy URL of the build database ($FIW_DBT_POSTGRES_URL)"
+    )
+    pg_build.add_argument("--snapshot", help="a snapshot id (default: the published one)")
+    pg_build.set_defaults(func=cmd_build_postgres)
     return parser
 
 

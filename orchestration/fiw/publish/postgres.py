@@ -136,20 +136,20 @@ def connection_args(url: str) -> dict[str, object]:
     return {k: v for k, v in args.items() if v is not None}
 
 
-def connect(url: str, **kw):
-    """A psycopg connection to ``url``; :class:`PublishError` (password hidden) when it fails."""
+def connect(url: str, what: str = "publication database", **kw):
+    """A psycopg connection to ``url`` (``what`` it is, for the message and the server's
+    application_name); :class:`PublishError` (password hidden) when it fails."""
     import psycopg
 
+    name = "fiw publish" if what == "publication database" else f"fiw {what}"
     try:
-        return psycopg.connect(**connection_args(url), application_name="fiw publish", **kw)
+        return psycopg.connect(**connection_args(url), application_name=name, **kw)
     except psycopg.Error as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         password = connection_args(url).get("password")
         if password:
             first = first.replace(str(password), "***")
-        raise PublishError(
-            f"publication database {shown(url)} cannot be reached: {first}"
-        ) from None
+        raise PublishError(f"{what} {shown(url)} cannot be reached: {first}") from None
 
 
 # ---------------------------------------------------------------------------------------------
