@@ -1,7 +1,7 @@
 """The benchmark: fiw against plain DuckDB at three sizes, per stage, medians of repeated runs.
 
     .venv/bin/python bench/run.py [--sizes 12000,200000,2000000] [--repeats 3 | 3,3,1] [--write]
-        [--returns]
+        [--returns] [--postgres]
 
 ``--repeats`` is one count for every size or one per size. For each size it generates the exports
 once (timed; exports already in ``bench/out`` are reused and their generation figures read from
@@ -18,6 +18,12 @@ returns``: every collection year up to the same date) and, per repeat, runs ``fi
 from a cold home right after the SSD run: the load step of each (Dagster's ``raw_snapshots``
 step) and its whole run are printed side by side with their ratio (issue 12: returns load in at
 most twice the SSD snapshot's time).
+
+``--postgres`` also builds each size's last snapshot on a throw-away PostgreSQL server (issue 15:
+``fiw build-postgres``, the same dbt project: sources copied, dbt, disclosure control) and
+publishes it there as ``FIW_PUBLISH_URL`` would (``fiw.publish.postgres``: the analysts' tier and
+the release, roles included), beside DuckDB's dbt and publish steps of the same ``fiw run``; the
+metric rows of the two builds are compared.
 """
 
 from __future__ import annotations
@@ -160,11 +166,65 @@ def compare_with_baseline(exports: Path, home: Path) -> int:
     return len(differences(exports / AS_OF.isoformat(), home / "warehouse.duckdb"))
 
 
+def postgres_figures(home: Path) -> dict:
+    """Build ``home``'s published snapshot on a fresh PostgreSQL server and publish it there."""
+    sys.path.insert(0, str(HERE.parent))
+    from fiw.publish.postgres import create_roles, publish_to_postgres
+
+    from tests.fixtures.postgres import start_server, stop_server
+
+    server = start_server()
+    try:
+        build_db = server.new_database("bench_build")
+        fiw = str(Path(sys.executable).parent / "fiw")
+        args = [fiw, "build-postgres", "--home", str(home), "--url", server.url(build_db)]
+        start = time.perf_counter()
+        done = subprocess.run(args, capture_output=True, text=True)
+        build_seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"fiw build-postgres exited {done.returncode}\n{done.stdout[-3000:]}")
+        steps = dict(
+            (m[1], float(m[2])) for m in re.finditer(r"([a-z ]+?) ([0-9.]+) s", done.stdout)
+        )
+        differing = _compare_metrics(home, server, build_db)
+        publish_db = server.new_database("bench_publish")
+        create_roles(server.url(publish_db))
+        with server.connect(publish_db, autocommit=True) as con:
+            con.execute("alter role fiw_loader password 'bench'")
+        scratch = home / "bench-pg-scratch.csv"
+        start = time.perf_counter()
+        publish_to_postgres(
+            server.url(publish_db, user="fiw_loader", password="bench"),
+            home / "published.duckdb", home / "release", scratch,
+        )  # fmt: skip
+        publish_seconds = time.perf_counter() - start
+    finally:
+        stop_server(server)
+    return {
+        "build_seconds": build_seconds,
+        "steps": {k.strip(", "): v for k, v in steps.items()},
+        "publish_seconds": publish_seconds,
+        "differing": differing,
+    }
+
+
+def _compare_metrics(home: Path, server, database: str) -> int:
+    """marts.outcome_metrics rows whose counts differ between DuckDB and PostgreSQL."""
+    sql = "select window_name, segment, metric, numerator, denominator from marts.outcome_metrics"
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as d:
+        mine = set(d.execute(sql).fetchall())
+    with server.connect(database) as con:
+        theirs = set(con.execute(sql).fetchall())
+    return len(mine ^ theirs) if mine else -1
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def bench_size(children: int, repeats: int, with_returns: bool = False) -> dict:
+def bench_size(
+    children: int, repeats: int, with_returns: bool = False, with_postgres: bool = False
+) -> dict:
     exports, gen = generate(children)
     if with_returns:
         returns_exports, _ = generate(children, "returns")
@@ -188,6 +248,7 @@ def bench_size(children: int, repeats: int, with_returns: bool = False) -> dict:
             flush=True,
         )
     mismatches = compare_with_baseline(exports, home)
+    postgres = postgres_figures(home) if with_postgres else None
     rows = sum(
         duckdb.connect()
         .execute(f"select count(*) from read_csv('{f}', all_varchar=true)")
@@ -213,6 +274,7 @@ def bench_size(children: int, repeats: int, with_returns: bool = False) -> dict:
         "baseline_peak_mib": max(b.peak_mib for b in bases),
         "mismatches": mismatches,
         "returns": returns_figures(returns_exports, returns_runs) if with_returns else None,
+        "postgres": postgres,
     }
 
 
@@ -286,6 +348,26 @@ def render(results: list[dict], command: str) -> str:
                     f"MiB); whole run {ret['fiw_seconds']:.1f} s vs {r['fiw_seconds']:.1f} s "
                     f"({ret['fiw_seconds'] / r['fiw_seconds']:.1f}x)"
                 )
+    if any(r.get("postgres") for r in results):
+        lines.append("")
+        lines.append(
+            "PostgreSQL (`--postgres`: the last run's snapshot built by `fiw build-postgres` on a "
+            "local throw-away server, then published there as `FIW_PUBLISH_URL` does; DuckDB's "
+            "figures are the dbt and publish steps of `fiw run`):"
+        )
+        lines.append("")
+        for r in results:
+            pg = r.get("postgres")
+            if pg:
+                st, steps = r["stages"], pg["steps"]
+                lines.append(
+                    f"- {r['children']:,} children: build: DuckDB dbt {st['dbt'][0]:.1f} s, "
+                    f"PostgreSQL {pg['build_seconds']:.1f} s (sources "
+                    f"{steps.get('sources', 0):.1f}, dbt {steps.get('dbt build', 0):.1f}, "
+                    f"disclosure control {steps.get('disclosure control', 0):.1f}); publish: "
+                    f"DuckDB {st['publish'][0]:.1f} s, PostgreSQL {pg['publish_seconds']:.1f} s; "
+                    f"metric rows differing: {pg['differing']}"
+                )
     lines.append("")
     lines.append("Per-stage peak memory (MiB, process or its dbt child, whichever is larger):")
     lines.append("")
@@ -306,6 +388,11 @@ def main() -> int:
         help="also time loading the same authority's statutory returns (fiw generate --format "
         "returns) beside its SSD snapshot",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also build and publish each size's snapshot on a throw-away PostgreSQL server",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     repeats = [int(r) for r in args.repeats.split(",")]
@@ -316,7 +403,7 @@ def main() -> int:
     results = []
     for size, n in zip(sizes, repeats, strict=True):
         print(f"benchmarking {size:,} children, {n} runs ...", flush=True)
-        results.append(bench_size(size, n, args.returns))
+        results.append(bench_size(size, n, args.returns, args.postgres))
         print(render(results[-1:], ""), flush=True)
     text = render(results, "python bench/run.py " + " ".join(sys.argv[1:]))
     print(text)
