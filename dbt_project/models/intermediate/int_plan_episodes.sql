@@ -77,7 +77,13 @@ open_case as (
             plans.child_key = cases.child_key
             and plans.start_date >= cases.referral_date
             and (cases.close_date is null or plans.start_date <= cases.close_date)
-    where plans.plan_episode_id not in (select named_case.plan_episode_id from named_case)
+    -- not exists, not `not in`: PostgreSQL runs a `not in` over a large subquery row by row
+    where
+        not exists (
+            select 1
+            from named_case
+            where named_case.plan_episode_id = plans.plan_episode_id
+        )
     group by plans.plan_episode_id
 )
 
