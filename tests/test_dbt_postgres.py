@@ -25,6 +25,10 @@ from tests.fixtures.nightly import fiw
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+SSD_OBJECTS = (
+    "person", "cin_episodes", "cin_assessments", "cin_plans", "cp_plans", "cla_episodes",
+    "involvements", "professionals", "department",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +192,19 @@ def test_the_snapshot_built_is_the_published_one(built, home):
     with psycopg.connect(**connection_args(url)) as pg:
         snapshots = pg.execute("select distinct _snapshot_id from raw.ssd_cin_episodes").fetchall()
         assert snapshots == [(published,)]  # only that snapshot's rows were copied
+        copied = {
+            f"{schema}.{table}"
+            for schema, table in pg.execute(
+                "select table_schema, table_name from information_schema.tables"
+                " where table_schema in ('raw', 'audit')"
+            ).fetchall()
+        }
+        # the dbt sources and nothing else of the warehouse (no quarantined rows, no runs)
+        assert copied == {f"raw.ssd_{o}" for o in SSD_OBJECTS} | {
+            "audit.snapshots",
+            "audit.hash_key",
+            "audit.dq_results",
+        }
         assert pg.execute("select count(*) from raw.ssd_cin_episodes").fetchone()[0] == raw_rows
         (current,) = pg.execute(
             "select snapshot_id from staging.stg_ssd__current_snapshot"

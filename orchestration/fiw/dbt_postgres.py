@@ -4,10 +4,10 @@ The nightly load extracts into DuckDB and builds there. ``fiw build-postgres --u
 of its snapshots (by default the published one) with the same dbt project on a PostgreSQL
 database, for an authority or a regional partnership whose analysts share a server:
 
-1. **sources**: the dbt sources of that snapshot are copied from ``warehouse.duckdb``: the rows of
-   every ``raw.ssd_*`` table that belong to it and the ``audit`` tables whole (the HMAC pads of
-   ``audit.hash_key`` as ``bytea``, so ``keyed_hash`` gives the same pseudonyms), each table
-   replaced in one transaction;
+1. **sources**: the dbt sources of that snapshot are copied from ``warehouse.duckdb``, and
+   nothing else: the rows of every ``raw.ssd_*`` table that belong to it, and ``audit.snapshots``,
+   ``audit.dq_results`` and ``audit.hash_key`` (its HMAC pads as ``bytea``, so ``keyed_hash``
+   gives the same pseudonyms); all of them replaced in one transaction;
 2. ``dbt build --target postgres``: every model, test and unit test, except the disclosure-
    controlled models and what reads them;
 3. **disclosure control**: dbt-postgres runs no Python models, so the search that chooses the
@@ -41,12 +41,21 @@ import pandas as pd
 from fiw.disclosure.table import COLUMNS, suppress_table
 from fiw.errors import FiwError
 from fiw.publish.database import PublishError
-from fiw.publish.postgres import _copy_file, _type, connect, connection_args, ident, literal
+from fiw.publish.postgres import (
+    connect,
+    connection_args,
+    copy_file,
+    ident,
+    literal,
+    postgres_type,
+)
 from fiw.settings import DBT_PROJECT_DIR, dbt_executable, suppression_threshold
 
 SUPPRESSED = ("outcome_metrics_suppressed", "outcome_trends_suppressed")
 SUPPRESSION_SCHEMA = "suppression"
 WHAT = "PostgreSQL build database"
+# the audit tables dbt declares as sources (nothing else of the audit, e.g. quarantined rows)
+AUDIT = ("snapshots", "hash_key", "dq_results")
 # what suppression.<table> holds: the model's columns and their PostgreSQL types
 SUPPRESSED_TYPES = {
     "window_name": "text",
@@ -102,7 +111,7 @@ def _columns(src, schema: str, table: str) -> list[tuple[str, str]]:
 
 
 def _pg_type(duckdb_type: str) -> str:
-    return "bytea" if duckdb_type == "BLOB" else _type(duckdb_type)
+    return "bytea" if duckdb_type == "BLOB" else postgres_type(duckdb_type)
 
 
 def _exported(column: str, duckdb_type: str) -> str:
@@ -119,8 +128,9 @@ def mirror_sources(warehouse: Path, url: str, snapshot_id: str | None, scratch: 
     try:
         snapshot_id = _snapshot(src, snapshot_id)
         tables = src.execute(
-            "select schema_name, table_name from duckdb_tables()"
-            " where schema_name in ('raw', 'audit') order by 1, 2"
+            "select schema_name, table_name from duckdb_tables() where schema_name = 'raw'"
+            f" or (schema_name = 'audit' and table_name in ({', '.join(map(literal, AUDIT))}))"
+            " order by 1, 2"
         ).fetchall()
         with connect(url, WHAT) as con:
             for schema in ("raw", "audit"):
@@ -141,7 +151,7 @@ def mirror_sources(warehouse: Path, url: str, snapshot_id: str | None, scratch: 
                         f"copy (select {select} from {relation}{where})"
                         f" to {literal(str(scratch))} (format csv, header false)"
                     )
-                    _copy_file(con, f"copy {relation} from stdin (format csv)", scratch)
+                    copy_file(con, f"copy {relation} from stdin (format csv)", scratch)
                 finally:
                     scratch.unlink(missing_ok=True)
             con.commit()

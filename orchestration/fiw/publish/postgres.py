@@ -92,7 +92,7 @@ TYPES = {
 }
 
 
-def _type(duckdb_type: str) -> str:
+def postgres_type(duckdb_type: str) -> str:
     decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duckdb_type)
     if decimal:
         return f"numeric({decimal[1]}, {decimal[2]})"
@@ -326,7 +326,7 @@ def stage(url: str, published_db: Path, release_dir: Path, scratch: Path) -> Sta
     return staged
 
 
-def _copy_file(con, statement: str, path: Path) -> None:
+def copy_file(con, statement: str, path: Path) -> None:
     with con.cursor() as cur, cur.copy(statement) as copy, path.open("rb") as f:
         while chunk := f.read(1 << 20):
             copy.write(chunk)
@@ -349,7 +349,7 @@ def _load_analytics(con, published_db: Path, scratch: Path) -> None:
             if missing:
                 raise PublishError(f"analytics.{table}: no description for {missing}")
             relation = f"{ANALYTICS}_new.{ident(table)}"
-            cols = ", ".join(f"{ident(c)} {_type(t)}" for c, t, _ in columns)
+            cols = ", ".join(f"{ident(c)} {postgres_type(t)}" for c, t, _ in columns)
             con.execute(f"create table {relation} ({cols})")
             try:
                 target = str(scratch).replace("'", "''")
@@ -357,7 +357,7 @@ def _load_analytics(con, published_db: Path, scratch: Path) -> None:
                     f"copy (select * from main.{ident(table)}) to '{target}'"
                     " (format csv, header false)"
                 )
-                _copy_file(con, f"copy {relation} from stdin (format csv)", scratch)
+                copy_file(con, f"copy {relation} from stdin (format csv)", scratch)
             finally:
                 scratch.unlink(missing_ok=True)
             con.execute(f"comment on table {relation} is {literal(comment)}")
@@ -390,7 +390,7 @@ def _load_release(con, release_dir: Path) -> None:
             raise PublishError(f"release/{path.name}: no label for columns {undescribed}")
         relation = f"{RELEASE}_new.{ident(table)}"
         con.execute(f"create table {relation} ({', '.join(f'{ident(c)} text' for c in header)})")
-        _copy_file(con, f"copy {relation} from stdin (format csv, header true)", path)
+        copy_file(con, f"copy {relation} from stdin (format csv, header true)", path)
         con.execute(
             f"comment on table {relation} is "
             + literal(
