@@ -60,3 +60,22 @@ def test_the_p_value_is_the_normals(macros) -> None:
         want = 2 * norm.sf(abs(z))
         assert got == pytest.approx(want, rel=2e-7, abs=1e-15), z
     assert con.execute(f"select {p} from (select null::double as z)").fetchone() == (None,)
+
+
+def test_a_huge_statistic_gives_a_tiny_p_value_on_both_databases(macros, postgres_server) -> None:
+    """At 200,000 children a difference can have |z| over 37, where exp(-z^2/2) underflows:
+    PostgreSQL raised an error there (metric_differences failed to build), DuckDB gave 0."""
+    p = macros.normal_two_sided_p("z")
+    zs = (-1e6, -100.0, -38.0, 37.5, 40.0, 1e6)
+    query = "select z, {p} from (values {values}) as t (z) order by z"
+    values = ", ".join(f"(cast({z} as double precision))" for z in zs)
+    on_duckdb = duckdb.connect().execute(query.format(p=p, values=values)).fetchall()
+    with postgres_server.connect() as con:
+        on_postgres = con.execute(query.format(p=p, values=values)).fetchall()
+    for rows in (on_duckdb, on_postgres):
+        assert [z for z, _ in rows] == sorted(zs)
+        assert all(0 < got < 1e-300 for _, got in rows), rows
+    with postgres_server.connect() as con:  # and the ordinary range is SciPy's there too
+        for z in (0.0, 1.96, 5.0, 8.0):
+            (got,) = con.execute(f"select {p} from (select {z}::float8 as z) as t").fetchone()
+            assert got == pytest.approx(2 * norm.sf(z), rel=2e-7, abs=1e-15), z
