@@ -29,6 +29,7 @@ only the publication writes.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -222,9 +223,13 @@ def suppress_on_postgres(url: str, threshold: int) -> dict[str, int]:
 
 
 def build(warehouse: Path, url: str, snapshot_id: str | None = None) -> Build:
-    """Steps 1 to 4: one snapshot of ``warehouse`` built by dbt on ``url``."""
+    """Steps 1 to 4: one snapshot of ``warehouse`` built by dbt on ``url``. dbt's files and logs
+    are kept in ``dbt_target/postgres/`` beside the warehouse until the next build."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="fiw-dbt-postgres-") as tmp:
+    targets = warehouse.parent / "dbt_target" / "postgres"
+    shutil.rmtree(targets, ignore_errors=True)
+    targets.mkdir(parents=True, mode=0o700)
+    with tempfile.TemporaryDirectory(prefix="fiw-dbt-postgres-", dir=targets) as tmp:
         scratch = Path(tmp) / "copy.csv"
         try:
             snapshot_id = mirror_sources(warehouse, url, snapshot_id, scratch)
@@ -235,13 +240,13 @@ def build(warehouse: Path, url: str, snapshot_id: str | None = None) -> Build:
         env = _env(url, snapshot_id)
         downstream = [f"{name}+" for name in SUPPRESSED]
         mark = time.perf_counter()
-        done.summaries.append(_dbt(["--exclude", *downstream], env, Path(tmp) / "before"))
+        done.summaries.append(_dbt(["--exclude", *downstream], env, targets / "before"))
         done.seconds["dbt build"] = time.perf_counter() - mark
         mark = time.perf_counter()
         suppress_on_postgres(url, suppression_threshold())
         done.seconds["disclosure control"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        done.summaries.append(_dbt(["--select", *downstream], env, Path(tmp) / "after"))
+        done.summaries.append(_dbt(["--select", *downstream], env, targets / "after"))
         done.seconds["dbt build"] += time.perf_counter() - mark
     done.seconds["total"] = time.perf_counter() - started
     return done
