@@ -205,3 +205,16 @@ def test_the_snapshot_built_is_the_published_one(built, home):
             "select snapshot_id from staging.stg_ssd__current_snapshot"
         ).fetchone()
         assert current == published
+
+
+def test_a_warehouse_held_by_a_run_is_refused_in_one_line(tmp_path):
+    held = tmp_path / "home"
+    held.mkdir()
+    writer = duckdb.connect(str(held / "warehouse.duckdb"))  # another process's lock, as a run's
+    try:
+        done = fiw("build-postgres", "--home", str(held), "--url", "postgresql+psycopg://x@h/db")
+    finally:
+        writer.close()
+    said = " ".join((done.stderr + done.stdout).split())
+    assert done.returncode == 1
+    assert "cannot be read" in said and "fiw status" in said and "Traceback" not in said

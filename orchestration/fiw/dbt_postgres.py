@@ -125,7 +125,14 @@ def _exported(column: str, duckdb_type: str) -> str:
 def mirror_sources(warehouse: Path, url: str, snapshot_id: str | None, scratch: Path) -> str:
     """Copy the dbt sources of one snapshot from ``warehouse`` to ``url`` (step 1); returns the
     snapshot's id."""
-    src = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        src = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as e:  # most often: a run holds it (DuckDB's file lock)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FiwError(
+            f"the warehouse {warehouse} cannot be read: {first}",
+            "If a run holds it, try again when it has ended (`fiw status`).",
+        ) from None
     try:
         snapshot_id = _snapshot(src, snapshot_id)
         tables = src.execute(
