@@ -28,10 +28,8 @@ SSD_OBJECTS = (
 
 
 @pytest.fixture(scope="module")
-def home(nightly) -> Path:
-    _, home, first = nightly
-    assert first.returncode == 0, first.stdout + first.stderr
-    return home
+def home(nightly_home: Path) -> Path:
+    return nightly_home
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,4 @@
 -- cells are chosen by the same search as DuckDB's Python model of this name
 -- (fiw.disclosure.table.suppress_table), which fiw.dbt_postgres runs between the builds and
 -- writes to suppression.outcome_metrics; this model publishes it under the same name, with the same tests.
-select
-    window_name,
-    window_start,
-    window_end,
-    segment,
-    metric,
-    numerator,
-    denominator,
-    rate,
-    ci_low,
-    ci_high,
-    suppressed,
-    as_of_date
-from {{ source('suppression', 'outcome_metrics') }}
+{{ suppressed_metrics('outcome_metrics') }}
