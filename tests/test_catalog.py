@@ -224,6 +224,6 @@ def test_an_unchanged_manifest_reuses_the_cached_page(built, monkeypatch):
 
 def test_an_undescribed_column_builds_no_page(manifest):
     manifest = copy.deepcopy(manifest)
-    del manifest["nodes"]["model.fiw.caseload_monthly"]["columns"]["fte"]
+    del manifest["nodes"]["model.fiw.caseload_monthly_suppressed"]["columns"]["fte"]
     with pytest.raises(cat.UndescribedError, match="caseload_monthly.fte"):
         cat.catalog_page(manifest)

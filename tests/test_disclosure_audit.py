@@ -13,6 +13,7 @@ import pytest
 from fiw.disclosure import audit as audit_module
 from fiw.disclosure.audit import DISCLOSIVE, INCONSISTENT, Finding, audit
 from fiw.disclosure.cells import CellKey, PublishedCell
+from fiw.disclosure.model import metric_model
 
 W = "family_insights"
 T = 5  # suppression_threshold default
@@ -334,7 +335,8 @@ def plain_lp_findings(published: list[PublishedCell], threshold: int) -> dict:
     import numpy as np
     from scipy.optimize import linprog
 
-    relations = list(audit_module._relations({c.key: c for c in published}))
+    model = metric_model(published)
+    relations = [audit_module._fold(r, model.values, set()) for r in model.relations]
     hidden = [(c.key, n) for c in published for n in ("numerator", "denominator") if c.suppressed]
     index = {v: i for i, v in enumerate(hidden)}
 
@@ -365,7 +367,7 @@ def plain_lp_findings(published: list[PublishedCell], threshold: int) -> dict:
         if math.isinf(bounds[1]):
             continue
         low, high = math.ceil(bounds[0] - 1e-6), math.floor(bounds[1] + 1e-6)
-        if high - low < threshold:
+        if high - low < threshold and not high == low == 0:  # a count forced to 0 is no leak
             out[(key.window_name, key.segment, key.metric, count)] = (low, high)
     # A complement is only reported for a cell whose numerator and denominator both stay wide
     # (otherwise the cell is already found through them, with the same or a narrower range).

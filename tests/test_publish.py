@@ -68,6 +68,13 @@ def build_marts(con, as_of: date) -> None:
         " from marts.outcome_metrics_suppressed where window_name = 'family_insights'"
     )
     con.execute(
+        "create or replace table marts.outcome_years_suppressed as select"
+        " '12_months_to_2016-03-31' as window_name, date '2015-04-01' as window_start,"
+        " date '2016-03-31' as window_end, * exclude (window_name, window_start, window_end)"
+        " from marts.outcome_metrics_suppressed where window_name = 'family_insights'"
+        " and segment = 'all'"
+    )
+    con.execute(
         "create or replace table marts.metric_differences_suppressed as select 'all' as segment,"
         " 'closure_rate' as metric, 'previous_model' as previous_window,"
         " 0 as previous_numerator, 40 as previous_denominator, 0.0 as previous_rate,"
@@ -97,6 +104,10 @@ def build_marts(con, as_of: date) -> None:
         " 'Unit 3 - Neglect' as unit_name, 'neglect' as segment, ? as month_end,"
         " 12 as open_children, 3 as workers, 2.5 as fte, 4.8 as children_per_fte",
         [as_of],
+    )
+    con.execute(
+        "create or replace table marts.caseload_monthly_suppressed as select *,"
+        " false as suppressed from marts.caseload_monthly"
     )
     build_matched_marts(con, as_of)
 
@@ -204,6 +215,7 @@ def test_publishes_exactly_the_interface_tables_without_personal_data(settings, 
         ]
         assert sorted(personal) == [
             "column_name", "table_name", "unit_name", "window_name", "window_name",
+            "window_name",
         ]  # fmt: skip
         # No case-system id anywhere: the only trace of C1 / CP1 / R1 is their keyed hash.
         text = json.dumps(
@@ -322,7 +334,7 @@ def test_reader_keeps_the_old_file_while_publish_swaps_in_the_new(settings, con)
 
 
 def _drop_caseload(con) -> None:
-    con.execute("drop table marts.caseload_monthly")  # built after three tables were written
+    con.execute("drop table marts.caseload_monthly_suppressed")  # built after three were written
 
 
 def _unhashed_key(con) -> None:

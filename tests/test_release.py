@@ -116,7 +116,8 @@ def caseload_rows(threshold: int) -> list[tuple]:
         ("T1", "Unit 1, North", date(2017, 9, 30), 0, 0, "0.0000", None),  # 0: published, z
         ("T1", "Unit 1, North", date(2017, 10, 31), 1, 1, "1.0000", 1.0),  # 1: c
         ("T1", "Unit 1, North", date(2017, 11, 30), t, 2, "1.5000", t / 1.5),  # threshold: c
-        ("T2", 'Équipe "deux"', date(2017, 10, 31), t + 1, 3, "2.5000", (t + 1) / 2.5),
+        ("T2", 'Équipe "deux"', date(2017, 10, 31), t + 1, 3, "2.5000", (t + 1) / 2.5),  # c
+        ("T2", 'Équipe "deux"', date(2017, 9, 30), t + 2, 3, "2.5000", (t + 2) / 2.5),
         ("T2", 'Équipe "deux"', date(2017, 11, 30), 12, 3, "2.5000", 4.8),
         ("T3", None, date(2017, 11, 30), min(2, t), 1, "0.0000", None),  # c beats z
         ("T3", None, date(2017, 10, 31), 40, 4, "3.0000", 40 / 3),
@@ -139,14 +140,14 @@ def build(con, threshold: int = THRESHOLD) -> None:
             [window, start, end, segment, metric, n, d, rate, *wilson(n, d), suppressed, AS_OF],
         )
     con.execute(
-        "create or replace table marts.outcome_trends_suppressed as"
+        "create or replace table marts.outcome_years_suppressed as"
         " select * from marts.outcome_metrics_suppressed limit 0"
     )
     for end, segment, metric, n, d, suppressed in TREND_ROWS:
         start = date(end.year - 1, end.month % 12 + 1, 1)
         rate = n / d if d else None
         con.execute(
-            "insert into marts.outcome_trends_suppressed values"
+            "insert into marts.outcome_years_suppressed values"
             " ('12_months_to_' || ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [str(end), start, end, segment, metric, n, d, rate, *wilson(n, d), suppressed, AS_OF],
         )
@@ -165,7 +166,8 @@ def build(con, threshold: int = THRESHOLD) -> None:
             [segment, metric, n1, d1, n1 / d1 if d1 else None, n2, d2, n2 / d2 if d2 else None,
              diff, low, high, p, verdict, hidden, AS_OF],
         )  # fmt: skip
-    # As dbt builds it, plus a column the release must never carry.
+    # As dbt builds it (caseload_monthly, then its suppressed copy: 1 to threshold + 1 hidden),
+    # plus a column the release must never carry.
     con.execute(
         "create or replace table marts.caseload_monthly (team_id varchar, unit_name varchar,"
         " segment varchar, month_end date, open_children bigint, workers bigint,"
@@ -176,6 +178,14 @@ def build(con, threshold: int = THRESHOLD) -> None:
             "insert into marts.caseload_monthly values (?, ?, 'neglect', ?, ?, ?, ?, ?, 'ab12')",
             [team, unit, month_end, children, workers, Decimal(fte), per_fte],
         )
+    con.execute(
+        "create or replace table marts.caseload_monthly_suppressed as select team_id, unit_name,"
+        " segment, month_end, case when not s then open_children end as open_children, workers,"
+        " fte, case when not s then children_per_fte end as children_per_fte, s as suppressed,"
+        " child_key from (select *, open_children between 1 and ? as s"
+        " from marts.caseload_monthly)",
+        [threshold + 1],
+    )
     build_matched(con, MATCHED_OUTCOME_ROWS, MATCHED_SAMPLE)
 
 
@@ -252,8 +262,8 @@ def test_writes_twelve_files_and_returns_them(con, tmp_path: Path) -> None:
     assert [p.name for p in written] == [
         "outcome_metrics.csv",
         "outcome_metrics.meta.csv",
-        "outcome_trends.csv",
-        "outcome_trends.meta.csv",
+        "outcome_years.csv",
+        "outcome_years.meta.csv",
         "metric_differences.csv",
         "metric_differences.meta.csv",
         "caseload_monthly.csv",
@@ -273,7 +283,7 @@ def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Pa
     write_release(con, again, THRESHOLD)
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
-        ("outcome_trends.csv", TREND_COLUMNS),
+        ("outcome_years.csv", TREND_COLUMNS),
         ("metric_differences.csv", DIFFERENCE_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
         ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
@@ -295,7 +305,7 @@ def test_exact_headers_utf8_lf_and_stable_bytes(con, release: Path, tmp_path: Pa
 def test_only_aggregate_columns_no_personal_data(release: Path) -> None:
     for name, header in (
         ("outcome_metrics.csv", OUTCOME_COLUMNS),
-        ("outcome_trends.csv", TREND_COLUMNS),
+        ("outcome_years.csv", TREND_COLUMNS),
         ("metric_differences.csv", DIFFERENCE_COLUMNS),
         ("caseload_monthly.csv", CASELOAD_COLUMNS),
         ("matched_outcomes.csv", MATCHED_OUTCOME_COLUMNS),
@@ -377,7 +387,7 @@ def test_outcome_round_trip_and_order(con, release: Path) -> None:
 
 
 def test_trends_and_differences(release: Path) -> None:
-    trends = by_key(read(release / "outcome_trends.csv"), "window_end", "segment", "metric")
+    trends = by_key(read(release / "outcome_years.csv"), "window_end", "segment", "metric")
     assert [list(r) for r in trends.values()][0] == TREND_COLUMNS  # no window name: its dates
     row = trends[("2016-10-31", "all", "closure_rate")]
     assert (row["window_start"], row["numerator"], row["denominator"], row["rate"]) == (
@@ -448,10 +458,11 @@ def test_caseload_threshold_edges(tmp_path: Path, threshold: int) -> None:
     assert cells[("T1", "2017-09-30")] == ("0", "z")  # zero is not small; no FTE
     assert cells[("T1", "2017-10-31")] == ("c", "c")  # 1
     assert cells[("T1", "2017-11-30")] == ("c", "c")  # the threshold
-    assert cells[("T2", "2017-10-31")] == (
-        str(threshold + 1),
-        four_places((threshold + 1) / 2.5),
-    )  # threshold + 1
+    assert cells[("T2", "2017-10-31")] == ("c", "c")  # threshold + 1: c stands for 1 to it
+    assert cells[("T2", "2017-09-30")] == (
+        str(threshold + 2),
+        four_places((threshold + 2) / 2.5),
+    )  # threshold + 2
     assert cells[("T3", "2017-11-30")] == ("c", "c")  # suppressed with no FTE: c, not z
     for r in rows.values():
         assert (r["open_children"] == "c") == (r["children_per_fte"] == "c")
@@ -464,7 +475,7 @@ def test_caseload_round_trip_and_order(con, release: Path) -> None:
     got = read(release / "caseload_monthly.csv")
     table = con.execute(
         "select team_id, unit_name, segment, month_end, open_children, workers, fte,"
-        " children_per_fte from marts.caseload_monthly order by team_id, month_end"
+        " children_per_fte from marts.caseload_monthly order by team_id, month_end"  # unsuppressed
     ).fetchall()
     assert len(got) == len(table)
     for row, (team, unit, segment, month_end, children, workers, fte, per_fte) in zip(
@@ -479,7 +490,7 @@ def test_caseload_round_trip_and_order(con, release: Path) -> None:
         assert row["unit_name"] == ("x" if unit is None else unit)  # quoting survives
         assert int(row["workers"]) == workers
         assert Decimal(row["fte"]) == fte and row["fte"] == f"{fte:.4f}"
-        if 1 <= children <= THRESHOLD:
+        if 1 <= children <= THRESHOLD + 1:
             assert (row["open_children"], row["children_per_fte"]) == ("c", "c")
             continue
         assert int(row["open_children"]) == children
@@ -498,7 +509,7 @@ def test_caseload_round_trip_and_order(con, release: Path) -> None:
     ("name", "columns", "indicators"),
     [
         ("outcome_metrics", OUTCOME_COLUMNS, set(OUTCOME_COLUMNS[6:])),
-        ("outcome_trends", TREND_COLUMNS, set(TREND_COLUMNS[5:])),
+        ("outcome_years", TREND_COLUMNS, set(TREND_COLUMNS[5:])),
         ("metric_differences", DIFFERENCE_COLUMNS, set(DIFFERENCE_COLUMNS[3:9])),
         (
             "caseload_monthly",
@@ -598,3 +609,16 @@ def test_never_overwrites_and_rejects_bad_thresholds(con, tmp_path: Path) -> Non
     for bad in (-1, True, 5.0, "5"):
         with pytest.raises(ValueError):
             write_release(con, tmp_path, bad)  # type: ignore[arg-type]
+
+
+def test_caseload_refuses_an_unsuppressed_small_number(con, tmp_path: Path) -> None:
+    # defence in depth behind the dbt model: 1 to threshold + 1 shown is refused, whatever the
+    # suppressed column says
+    con.execute(
+        "update marts.caseload_monthly_suppressed set suppressed = false, open_children = ?,"
+        " children_per_fte = 1 where team_id = 'T1' and month_end = date '2017-10-31'",
+        [THRESHOLD + 1],
+    )
+    with pytest.raises(ReleaseError, match="small number"):
+        write_release(con, tmp_path, THRESHOLD)
+    assert list(tmp_path.iterdir()) == []

@@ -64,6 +64,12 @@
     coalesce(({{ expr }}) between 1 and {{ var('suppression_threshold', 5) | int }}, false)
 {%- endmacro %}
 
+{#- Disclosure control: a total of withheld counts that leaves each of them a range at least the
+    threshold wide: 0 (every one of them 0) or at least the threshold. -#}
+{% macro matching_wide(expr) -%}
+    (({{ expr }}) = 0 or ({{ expr }}) >= {{ var('suppression_threshold', 5) | int }})
+{%- endmacro %}
+
 {#- Standardised difference of two means of a 0/1 indicator:
     (mean_T - mean_C) / sqrt((var_T + var_C) / 2), var = mean (1 - mean) (weighted for weighted
     means); 0 when the means are equal, NULL when either is missing or the variances are both 0

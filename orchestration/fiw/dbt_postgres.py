@@ -11,12 +11,14 @@ database, for an authority or a regional partnership whose analysts share a serv
 2. ``dbt build --target postgres``: every model, test and unit test, except the disclosure-
    controlled models and what reads them;
 3. **disclosure control**: dbt-postgres runs no Python models, so the search that chooses the
-   complementary cells (:func:`fiw.disclosure.table.suppress_table`, which DuckDB's Python models
-   ``outcome_metrics_suppressed`` and ``outcome_trends_suppressed`` call) runs here, on the
-   database's ``marts.outcome_metrics`` and ``marts.outcome_trends``, into schema ``suppression``;
-4. ``dbt build --target postgres --select outcome_metrics_suppressed+ outcome_trends_suppressed+``:
-   on PostgreSQL those two names are SQL models (``models/marts/postgres/``) that read schema
-   ``suppression``; their tests, and the models downstream, are DuckDB's.
+   complementary cells (:func:`fiw.disclosure.table.suppress_release` for the programme windows
+   and the financial years together, :func:`fiw.disclosure.table.suppress_table` for the monthly
+   trends, as DuckDB's Python models ``outcome_metrics_suppressed``, ``outcome_years_suppressed``
+   and ``outcome_trends_suppressed`` call them) runs here, on the database's ``marts.*``, into
+   schema ``suppression``;
+4. ``dbt build --target postgres --select outcome_metrics_suppressed+ ...``: on PostgreSQL those
+   names are SQL models (``models/marts/postgres/``) that read schema ``suppression``; their
+   tests, and the models downstream, are DuckDB's.
 
 dbt reads the connection from ``FIW_PG_HOST``, ``FIW_PG_PORT``, ``FIW_PG_USER``,
 ``FIW_PG_PASSWORD`` and ``FIW_PG_DATABASE`` (the ``postgres`` output of ``profiles.yml``), set
@@ -39,7 +41,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from fiw.disclosure.table import COLUMNS, suppress_table
+from fiw.disclosure.table import COLUMNS, suppress_release, suppress_table
 from fiw.errors import FiwError
 from fiw.publish.database import PublishError
 from fiw.publish.postgres import (
@@ -52,7 +54,7 @@ from fiw.publish.postgres import (
 )
 from fiw.settings import DBT_PROJECT_DIR, dbt_executable, suppression_threshold
 
-SUPPRESSED = ("outcome_metrics_suppressed", "outcome_trends_suppressed")
+SUPPRESSED = ("outcome_metrics_suppressed", "outcome_years_suppressed", "outcome_trends_suppressed")
 SUPPRESSION_SCHEMA = "suppression"
 WHAT = "PostgreSQL build database"
 # the audit tables dbt declares as sources (nothing else of the audit, e.g. quarantined rows)
@@ -203,17 +205,27 @@ def _dbt(selection: list[str], env: dict[str, str], target: Path) -> str:
 
 
 def suppress_on_postgres(url: str, threshold: int) -> dict[str, int]:
-    """Step 3: disclosure control of ``marts.outcome_metrics`` and ``marts.outcome_trends`` into
-    ``suppression.*``; returns the number of suppressed cells of each."""
+    """Step 3: disclosure control of ``marts.outcome_metrics`` with ``marts.outcome_years``, and
+    of ``marts.outcome_trends``, into ``suppression.*``; returns the number of suppressed cells of
+    each."""
     hidden: dict[str, int] = {}
     with connect(url, WHAT) as con:
         con.execute(f"create schema if not exists {SUPPRESSION_SCHEMA}")
-        for model in SUPPRESSED:
-            source = model.removesuffix("_suppressed")
+
+        def read(source: str) -> pd.DataFrame:
             with con.cursor() as cur:
                 cur.execute(f"select {', '.join(COLUMNS)} from marts.{ident(source)}")
-                table = pd.DataFrame(cur.fetchall(), columns=list(COLUMNS))
-            suppressed, chosen = suppress_table(table, threshold)
+                return pd.DataFrame(cur.fetchall(), columns=list(COLUMNS))
+
+        metrics, years, chosen = suppress_release(
+            read("outcome_metrics"), read("outcome_years"), threshold
+        )
+        trends, trends_chosen = suppress_table(read("outcome_trends"), threshold)
+        for source, table, count in (
+            ("outcome_metrics", metrics, int(metrics["suppressed"].sum())),
+            ("outcome_years", years, int(years["suppressed"].sum())),
+            ("outcome_trends", trends, len(trends_chosen.all)),
+        ):
             relation = f"{SUPPRESSION_SCHEMA}.{ident(source)}"
             con.execute(f"drop table if exists {relation}")
             con.execute(
@@ -222,9 +234,9 @@ def suppress_on_postgres(url: str, threshold: int) -> dict[str, int]:
                 + ")"
             )
             with con.cursor() as cur, cur.copy(f"copy {relation} from stdin") as copy:
-                for row in suppressed.itertuples(index=False):
+                for row in table.itertuples(index=False):
                     copy.write_row([None if pd.isna(v) else v for v in row])
-            hidden[model] = len(chosen.all)
+            hidden[f"{source}_suppressed"] = count
         con.commit()
     return hidden
 

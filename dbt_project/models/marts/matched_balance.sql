@@ -126,17 +126,48 @@ primary_suppression as (
     from means
 ),
 
--- complementary suppression: a characteristic's categories add up to every case, so one
--- category withheld alone could be worked out from the others; then the next smallest goes too
-complementary as (
+-- complementary suppression: a characteristic's categories add up to every case, before and
+-- after matching, so the categories withheld add up to what the published ones leave: withheld
+-- together they are known to lie between 0 and those totals. The small categories are withheld
+-- with the next smallest, one by one, until each such total (treated and control, before and
+-- after matching, and the dropped cases) is 0 or at least the threshold, and at least two are
+-- withheld; all of them if no fewer will do. A yes/no characteristic has one row (true): its
+-- count is bounded by the sample only.
+ordered as (
     select
         *,
         count(*) filter (where is_small) over (partition by characteristic) as small_categories,
-        row_number() over (
-            partition by characteristic, is_small
-            order by treated_before_count + control_before_count, category
-        ) as smallness
+        row_number() over hiding as hiding_order,
+        sum(treated_before_count) over hiding as treated_withheld,
+        sum(control_before_count) over hiding as control_withheld,
+        sum(treated_after_count) over hiding as treated_after_withheld,
+        sum(control_after_count) over hiding as control_after_withheld
     from primary_suppression
+    window hiding as (
+        partition by characteristic
+        order by is_small desc, treated_before_count + control_before_count, category asc
+        rows between unbounded preceding and current row
+    )
+),
+
+complementary as (
+    select
+        *,
+        coalesce(
+            min(hiding_order) filter (
+                where
+                hiding_order >= small_categories
+                and (hiding_order >= 2 or characteristic_categories = 1)
+                and {{ matching_wide('treated_withheld') }}
+                and {{ matching_wide('control_withheld') }}
+                and {{ matching_wide('treated_after_withheld') }}
+                and {{ matching_wide('control_after_withheld') }}
+                and {{ matching_wide('treated_withheld - treated_after_withheld') }}
+                and {{ matching_wide('control_withheld - control_after_withheld') }}
+            ) over (partition by characteristic),
+            characteristic_categories
+        ) as withheld_categories
+    from ordered
 )
 
 select
@@ -161,12 +192,9 @@ select
     or {{ matching_small('matched_sample.treated_dropped') }}
     or {{ matching_small('matched_sample.control_matched') }}
     or {{ matching_small('matched_sample.control_dropped') }}
-    or complementary.is_small
     or (
-        complementary.small_categories = 1
-        and complementary.characteristic_categories > 1
-        and not complementary.is_small
-        and complementary.smallness = 1
+        complementary.small_categories > 0
+        and complementary.hiding_order <= complementary.withheld_categories
     ) as suppressed,
     current_snapshot.as_of_date
 from complementary

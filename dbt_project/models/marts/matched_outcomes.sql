@@ -3,6 +3,7 @@
 -- without matching, with the difference and its 95 % interval (normal approximation), and the
 -- cases matched and dropped on each side. Unsuppressed (internal): suppressed says what
 -- matched_outcomes_suppressed hides.
+{%- set disclosure = config.get('meta')['disclosure'] %}
 
 with cases as (
     select
@@ -181,6 +182,23 @@ small_outcomes as (
             matched_side.outcome = unmatched_side.outcome
             and unmatched_side.comparison = 'unmatched'
     where matched_side.comparison = 'matched'
+),
+
+-- an outcome whose control cases are exactly another's control cases with it (the meta's
+-- equal_on_control_side) is withheld together with that one: one withheld beside the other
+-- published would be given away by it
+linked_outcomes as (
+    select
+        outcome,
+        bool_or(is_small) over (
+            partition by case outcome
+                {%- for inner in disclosure.equal_on_control_side %}
+                    when '{{ inner }}' then '{{ disclosure.within[inner] }}'
+                {%- endfor %}
+                else outcome
+            end
+        ) as is_small
+    from small_outcomes
 )
 
 select
@@ -210,10 +228,12 @@ select
     or {{ matching_small('matched_sample.treated_dropped') }}
     or {{ matching_small('matched_sample.control_matched') }}
     or {{ matching_small('matched_sample.control_dropped') }}
-    or small_outcomes.is_small as suppressed,
+    or linked_outcomes.is_small as suppressed,
+    -- an every-case outcome's cases are the sample: published beside a withheld row
+    sides.outcome in ('{{ disclosure.every_case | join("', '") }}') as cases_are_the_sample,
     current_snapshot.as_of_date
 from sides
 cross join matched_sample
 cross join current_snapshot
-inner join small_outcomes
-    on sides.outcome = small_outcomes.outcome
+inner join linked_outcomes
+    on sides.outcome = linked_outcomes.outcome

@@ -21,7 +21,17 @@ select
         'treated_cases', 'treated_count', 'treated_rate', 'control_cases', 'control_count',
         'control_rate', 'difference', 'ci_lower', 'ci_upper',
     ] %}
-        case when not outcomes.suppressed then outcomes.{{ column }} end as {{ column }},
+        {%- if column in ('treated_cases', 'control_cases') %}
+            -- an every-case outcome's cases are the sample, published beside it
+            case
+                when
+                    not outcomes.suppressed
+                    or (outcomes.cases_are_the_sample and not sample_small.is_small)
+                    then outcomes.{{ column }}
+            end as {{ column }},
+        {%- else %}
+            case when not outcomes.suppressed then outcomes.{{ column }} end as {{ column }},
+        {%- endif %}
     {%- endfor %}
     {%- for column in ['treated_matched', 'treated_dropped', 'control_matched', 'control_dropped'] %}
         case when not sample_small.is_small then outcomes.{{ column }} end as {{ column }},

@@ -1,83 +1,63 @@
 """The disclosure audit: what an intruder can work out about every suppressed count.
 
-The intruder knows every figure published and every relation between them (docs/audiences.md,
-"Disclosure control"), and nothing else:
+The intruder knows every figure of the release and everything docs/ says (docs/audiences.md,
+"The intruder"): the model of :mod:`fiw.disclosure.model` writes every published count, with the
+relations between counts declared beside the metric definitions (:mod:`fiw.disclosure.relations`:
+segment totals, shares, one metric's population inside another's, windows that overlap) and those
+of the caseload and matched tables (:mod:`fiw.disclosure.release`). Counts are whole numbers >= 0.
 
-- segment figures add up to ``all``, numerators and denominators alike, in every window and for
-  every metric except ``returned_home_rate`` (a child can count in several segments);
-- a share's denominator is its rate's numerator, in the same window and segment;
-- a numerator never exceeds its denominator;
-- counts are not negative (and, being counts, are whole numbers).
+Every hidden count is a variable of a linear programme over those relations, the published
+figures being constants, and so is every unpublished unknown the relations need (a stretch of
+months that two windows share). A hidden count's minimum and maximum over that polytope
+(``scipy.optimize.linprog``, HiGHS) is the range the intruder is left with; the audit reports a
+:class:`Finding` where that range is narrower than the threshold (a count forced to 0 excepted:
+zero is not a small number), and where the published figures admit no consistent values at all (a
+bug upstream). The LP bounds are rounded inward to whole numbers (the intruder knows counts are
+whole), which can only narrow a range; the relations here have 0/1 coefficients and the ranges
+are checked against integer programming in the tests.
 
-Every hidden count (numerator and denominator of a suppressed cell) is a variable of a linear
-programme over those relations, the published figures being constants. Its minimum and maximum
-over that polytope (``scipy.optimize.linprog``, HiGHS) is the range the intruder is left with; the
-audit reports a :class:`Finding` where that range is narrower than the threshold, and where the
-published figures admit no consistent values at all (a bug upstream). The LP bounds are rounded
-inward to whole numbers (the intruder knows counts are whole), which can only narrow a range.
+The suppression that chooses the cells reads the same declared relations, but the audit does not
+trust it: it searches the ranges itself, and an independent intruder written from docs/ alone
+(tests/disclosure) attacks the release files again.
 
-The relations are written here from the specification, on purpose apart from the suppression
-that chooses the cells, so that the audit does not share a mistake with what it checks.
-
-Efficiency: every relation lies inside one window, and hidden counts only interact through the
-relations that contain them, so the variables are split into connected components (two hidden
-counts are linked when one relation holds both) and each component is searched on its own. Inside
-a component, every LP solution is a feasible point that bounds all its variables at once: a count
-whose values seen so far already span the threshold needs no LP of its own. A rolling-window table
-has thousands of small components, and a ``linprog`` call costs milliseconds whatever its size, so
-the components are solved together, in rounds: each round stacks the next LP of every component
-still searching into one block-diagonal LP (the sum of their objectives over the product of their
-feasible sets, which is optimal for each block) and solves it once. There, every count is bounded
-by ``_BATCH_BOUND`` so that a block unbounded above (a hidden ``all``) does not make the whole
-round unbounded, and a block's maximum that far up counts as unbounded; a round with no optimum
-(an inconsistent component) is split until the culprit is solved alone. The findings are those of
-solving each component alone, one LP at a time (``audit(..., batched=False)``).
+Efficiency: hidden counts only interact through the relations that contain them, so the variables
+are split into connected components (two unknowns are linked when one relation holds both) and
+each component is searched on its own. Inside a component, every LP solution is a feasible point
+that bounds all its variables at once: a count whose values seen so far already span the threshold
+needs no LP of its own. A release has thousands of small components, and a ``linprog`` call costs
+milliseconds whatever its size, so the components are solved together, in rounds: each round
+stacks the next LP of every component still searching into one block-diagonal LP (the sum of
+their objectives over the product of their feasible sets, which is optimal for each block) and
+solves it once. There, every count is bounded by ``_BATCH_BOUND`` so that a block unbounded above
+(a hidden ``all``) does not make the whole round unbounded, and a block's maximum that far up
+counts as unbounded; a round with no optimum (an inconsistent component) is split until the
+culprit is solved alone. The findings are those of solving each component alone, one LP at a time
+(``audit(..., batched=False)``).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import OptimizeResult, linprog
 
-from fiw.disclosure.cells import (
-    ALL_SEGMENTS,
-    DEFAULT_THRESHOLD,
-    METRICS,
-    CellKey,
-    PublishedCell,
-)
+from fiw.disclosure.cells import ALL_SEGMENTS, DEFAULT_THRESHOLD, METRICS, CellKey, PublishedCell
+from fiw.disclosure.model import COMPLEMENT, Linear, Model, Var, Window, metric_model
+from fiw.disclosure.relations import DENOMINATOR, NUMERATOR, declared
 
-NUMERATOR = "numerator"
-DENOMINATOR = "denominator"
-# The complement (denominator - numerator: cases active but not closed, say) is a count too: the
-# primary rule treats it as a small number, so a hidden cell's complement must stay as wide.
-COMPLEMENT = "denominator - numerator"
 COUNTS = (NUMERATOR, DENOMINATOR)
-
-# Segment figures do not add up to `all` for this metric: a child can count in several segments.
-NOT_ADDITIVE = frozenset({"returned_home_rate"})
-
-# share metric -> the rate whose numerator is the share's denominator (same window and segment).
-SHARE_DENOMINATOR_IS_NUMERATOR_OF = {
-    "closure_nfa_share": "closure_rate",
-    "closed_last_on_cin_plan_share": "closure_rate",
-    "de_escalation_cp_to_cin_share": "de_escalation_rate",
-    "de_escalation_lac_to_cin_share": "de_escalation_rate",
-}
 
 DISCLOSIVE = "disclosive"
 INCONSISTENT = "inconsistent"
 
 _EPS = 1e-6  # LP tolerance on values that are whole numbers
 _BATCH_BOUND = 1e9  # upper bound on every count in a batched LP, far above any real count
-
-Var = tuple[CellKey, str]  # (cell, NUMERATOR | DENOMINATOR)
 
 
 @dataclass(frozen=True)
@@ -86,7 +66,7 @@ class Finding:
     figures that contradict each other. Holds counts only, never anything about a child."""
 
     kind: str  # DISCLOSIVE | INCONSISTENT
-    key: CellKey
+    key: Hashable  # a CellKey, or the row of another table
     count: str | None  # NUMERATOR | DENOMINATOR | COMPLEMENT; None for an inconsistency
     low: float | None  # the range left to the intruder (None for an inconsistency)
     high: float | None
@@ -94,7 +74,7 @@ class Finding:
     reason: str
 
     @classmethod
-    def inconsistent(cls, key: CellKey, threshold: int, reason: str) -> Finding:
+    def inconsistent(cls, key: Hashable, threshold: int, reason: str) -> Finding:
         """Published figures that contradict each other (a bug upstream, not a disclosure)."""
         return cls(INCONSISTENT, key, None, None, None, threshold, reason)
 
@@ -121,36 +101,47 @@ class _Relation:
     constant: float
     equality: bool
     label: str
-    anchor: CellKey
+    anchor: Hashable
     via: list[str] = field(default_factory=list)  # why counts folded into `constant` are known
 
 
 def audit(
-    published: list[PublishedCell], threshold: int = DEFAULT_THRESHOLD, *, batched: bool = True
+    published: list[PublishedCell],
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    batched: bool = True,
+    windows: dict[str, Window] | None = None,
+    as_of: date | None = None,
 ) -> list[Finding]:
-    """Every hidden count the intruder can narrow to a range less than ``threshold`` wide, and
-    every contradiction among the published figures: contradictions first, then in the order of
-    ``published``. A count may be hidden alone (``numerator`` or ``denominator`` None).
+    """Every hidden count of an outcome-metrics table that the intruder can narrow to a range
+    less than ``threshold`` wide, and every contradiction among the published figures:
+    contradictions first, then in the order of ``published``. A count may be hidden alone
+    (``numerator`` or ``denominator`` None). ``windows`` and ``as_of`` let in the relations that
+    hold only in some windows, and those across overlapping windows (:func:`metric_model`).
     ``batched=False`` solves each component's LPs on their own, one by one (same findings,
     slower where there are many components)."""
-    cells = _index(published)
+    model = metric_model(published, windows=windows, as_of=as_of)
+    return audit_model(model, threshold, batched=batched)
+
+
+def audit_model(model: Model, threshold: int = DEFAULT_THRESHOLD, *, batched: bool = True):
+    """The findings of :func:`audit` on any :class:`~fiw.disclosure.model.Model` (a whole
+    release). A count the relations force to 0 is not a finding: zero is not a small number."""
     findings: list[Finding] = []
-
-    for cell in cells.values():
-        for count in COUNTS:
-            value = getattr(cell, count)
-            if value is not None and value < 0:
-                findings.append(
-                    Finding.inconsistent(
-                        cell.key,
-                        threshold,
-                        f"published {count} is negative ({_fmt(value)})",
-                    )
+    auxiliary = set(model.auxiliary)
+    for (key, count), value in model.values.items():
+        if value is not None and value < 0:
+            findings.append(
+                Finding.inconsistent(
+                    key, threshold, f"published {count} is negative ({_fmt(value)})"
                 )
+            )
 
-    relations = list(_relations(cells))
+    relations = [_fold(rel, model.values, auxiliary) for rel in model.relations]
     fixed = _propagate(relations)
     for (key, count), (value, label) in fixed.items():
+        if (key, count) in auxiliary:
+            continue
         if value < -_EPS or abs(value - round(value)) > _EPS:
             findings.append(
                 Finding.inconsistent(
@@ -159,7 +150,7 @@ def audit(
                     f"hidden {count} would have to be {_fmt(value)}, from: {label}",
                 )
             )
-        else:
+        elif round(value) != 0:
             value = float(round(value))
             reason = f"recoverable exactly from: {label}"
             findings.append(Finding(DISCLOSIVE, key, count, value, value, threshold, reason))
@@ -180,13 +171,20 @@ def audit(
                 )
             )
 
-    hidden = [
-        (c.key, count)
-        for c in cells.values()
-        for count in COUNTS
-        if getattr(c, count) is None and (c.key, count) not in fixed
+    unknown = [v for v, value in model.values.items() if value is None and v not in fixed] + [
+        v for v in dict.fromkeys(model.auxiliary) if v not in fixed
     ]
-    components = [_Component(vs, rels) for vs, rels in _components(hidden, with_vars)]
+    pairs = {
+        big: (key, small)
+        for key, big, small in model.complements
+        if model.values.get(big, 0) is None
+        and model.values.get(small, 0) is None
+        and big not in fixed
+        and small not in fixed
+    }
+    components = [
+        _Component(vs, rels, auxiliary, pairs) for vs, rels in _components(unknown, with_vars)
+    ]
     if batched:
         for found in _solve_components(components, threshold):
             findings.extend(found)
@@ -194,84 +192,32 @@ def audit(
         for component in components:
             findings.extend(_solve_component(component, threshold))
 
-    order = {key: i for i, key in enumerate(cells)}
+    order: dict = {}
+    for key, _ in model.values:
+        order.setdefault(key, len(order))
     findings.sort(
         key=lambda f: (
             f.kind != INCONSISTENT,
-            order[f.key],
-            (*COUNTS, COMPLEMENT).index(f.count or NUMERATOR),
+            order.get(f.key, len(order)),
+            str(f.count),
         )
     )
     return findings
 
 
-def _index(published: Iterable[PublishedCell]) -> dict[CellKey, PublishedCell]:
-    cells: dict[CellKey, PublishedCell] = {}
-    for cell in published:
-        if cell.key in cells:
-            raise ValueError(f"cell {cell.key} appears twice in the release")
-        cells[cell.key] = cell
-    return cells
-
-
-def _relations(cells: dict[CellKey, PublishedCell]) -> Iterable[_Relation]:
-    """The intruder's relations, with published figures folded into constants."""
-
-    # Terms name the cell itself, not its key: looking every key up again (hashing a CellKey each
-    # time) was most of the cost of a table of tens of thousands of cells.
-    def relation(
-        terms: Sequence[tuple[float, PublishedCell, str]],
-        equality: bool,
-        label: str,
-        anchor: CellKey,
-    ) -> _Relation:
-        coeffs: dict[Var, float] = defaultdict(float)
-        constant = 0.0
-        for coef, cell, count in terms:
-            value = getattr(cell, count)
-            if value is None:
-                coeffs[(cell.key, count)] += coef
-            else:
-                constant += coef * value
-        return _Relation(
-            {v: c for v, c in coeffs.items() if c != 0}, constant, equality, label, anchor
-        )
-
-    # Segment totals: for each window and additive metric, segments add up to `all`.
-    groups: dict[tuple[str, str], list[PublishedCell]] = defaultdict(list)
-    for key, cell in cells.items():
-        groups[(key.window_name, key.metric)].append(cell)
-    for (window, metric), group in groups.items():
-        if metric in NOT_ADDITIVE:
-            continue
-        total = cells.get(CellKey(window, ALL_SEGMENTS, metric))
-        if total is None:
-            continue  # no published total to add up to
-        segments = [c for c in group if c.key.segment != ALL_SEGMENTS]
-        for count in COUNTS:
-            terms = [(1.0, c, count) for c in segments] + [(-1.0, total, count)]
-            label = f"segment {count}s of {metric} add up to `all` ({window})"
-            yield relation(terms, True, label, total.key)
-
-    # Share links: a share's denominator is its rate's numerator (same window and segment).
-    for key, cell in cells.items():
-        rate_metric = SHARE_DENOMINATOR_IS_NUMERATOR_OF.get(key.metric)
-        if rate_metric is None:
-            continue
-        rate = cells.get(CellKey(key.window_name, key.segment, rate_metric))
-        if rate is None:
-            continue
-        terms = [(1.0, cell, DENOMINATOR), (-1.0, rate, NUMERATOR)]
-        label = (
-            f"{key.metric} denominator is the {rate_metric} numerator "
-            f"({key.window_name} / {key.segment})"
-        )
-        yield relation(terms, True, label, key)
-
-    # Bounds: a numerator never exceeds its denominator.
-    for key, cell in cells.items():
-        terms = [(1.0, cell, NUMERATOR), (-1.0, cell, DENOMINATOR)]
-        yield relation(terms, False, f"numerator <= denominator ({key})", key)
+def _fold(rel: Linear, values: dict[Var, float | None], auxiliary: set[Var]) -> _Relation:
+    """``rel`` with the published counts folded into its constant."""
+    coeffs: dict[Var, float] = defaultdict(float)
+    constant = -rel.rhs
+    for coef, var in rel.terms:
+        value = None if var in auxiliary else values[var]
+        if value is None:
+            coeffs[var] += coef
+        else:
+            constant += coef * value
+    return _Relation(
+        {v: c for v, c in coeffs.items() if c != 0}, constant, rel.equality, rel.label, rel.anchor
+    )
 
 
 def _propagate(relations: list[_Relation]) -> dict[Var, tuple[float, str]]:
@@ -333,12 +279,27 @@ class _Component:
     """One connected component of hidden counts: its LP matrices, as dense arrays (a lone solve)
     and as sparse triplets (a block of a batched solve)."""
 
-    def __init__(self, variables: list[Var], relations: list[_Relation]) -> None:
+    def __init__(
+        self,
+        variables: list[Var],
+        relations: list[_Relation],
+        auxiliary: set[Var] | frozenset[Var] = frozenset(),
+        pairs: dict[Var, tuple] | None = None,
+    ) -> None:
         self.variables = variables
         self.n = len(variables)
         self.eq = [r for r in relations if r.equality]
         self.ub = [r for r in relations if not r.equality]
         index = {v: i for i, v in enumerate(variables)}
+        # the published counts to bound (not the unpublished unknowns), and the differences of two
+        # of them to bound: (key, index of the larger, index of the smaller)
+        self.checked = [v not in auxiliary for v in variables]
+        pairs = pairs or {}
+        self.pairs = [
+            (pairs[v][0], index[v], index[pairs[v][1]])
+            for v in variables
+            if v in pairs and pairs[v][1] in index
+        ]
 
         def triplets(rels: list[_Relation]) -> tuple[np.ndarray, ...]:
             rows, cols, vals = [], [], []
@@ -415,37 +376,43 @@ def _search(component: _Component, threshold: int) -> _Search:
     def wide(low: float, high: float) -> bool:
         return _floor(high) - _ceil(low) >= threshold
 
-    first = yield unit(0), 1.0
-    if first.status == 2:
-        key = variables[0][0]
+    def infeasible() -> list[Finding]:
         cells = sorted({str(v[0]) for v in variables})
         return [
             Finding.inconsistent(
-                key,
+                variables[0][0],
                 threshold,
                 f"no values of the {n} hidden counts in {len(cells)} suppressed cells fit the "
                 "published figures (infeasible)",
             )
         ]
+
+    first = yield unit(0), 1.0
+    if first.status == 2:
+        return infeasible()
     witness(first.x)
 
     findings = []
     for i, (key, count) in enumerate(variables):
-        if wide(seen_low[i], seen_high[i]):
+        if not component.checked[i] or wide(seen_low[i], seen_high[i]):
             continue
         lo_res = first if i == 0 else (yield unit(i), 1.0)
+        if lo_res.status == 2:  # found infeasible only now (numerically borderline)
+            return infeasible()
         witness(lo_res.x)
         low = lo_res.fun
         if wide(low, seen_high[i]):
             continue
         hi_res = yield unit(i), -1.0
-        if hi_res.status == 3:
-            continue  # unbounded above
+        if hi_res.status in (2, 3):
+            # unbounded above (HiGHS may say "unbounded or infeasible", status 2, for a
+            # maximisation over a polytope the first LP already found feasible)
+            continue
         witness(hi_res.x)
         high = -hi_res.fun
         low_int, high_int = _ceil(low), _floor(high)
-        if high_int - low_int >= threshold:
-            continue
+        if high_int - low_int >= threshold or high_int == low_int == 0:
+            continue  # wide enough, or forced to 0 (zero is not a small number)
         if low_int > high_int:
             findings.append(
                 Finding.inconsistent(
@@ -466,35 +433,32 @@ def _search(component: _Component, threshold: int) -> _Search:
             Finding(DISCLOSIVE, key, count, float(low_int), float(high_int), threshold, reason)
         )
     found = {f.key for f in findings}
-    findings.extend(
-        (yield from _complements(variables, found, witness, points, wide, eq, ub, threshold))
-    )
+    findings.extend((yield from _complements(component, found, witness, points, wide, threshold)))
     return findings
 
 
-def _complements(variables, found, witness, points, wide, eq, ub, threshold) -> _Search:
-    """The range of ``denominator - numerator`` of every cell whose two counts are both hidden
-    here (where one is known, the other's own range is the complement's, already checked)."""
+def _complements(component, found, witness, points, wide, threshold) -> _Search:
+    """The range of ``denominator - numerator`` (and any other difference the model names) of
+    every cell whose two counts are both hidden here (where one is known, the other's own range is
+    the complement's, already checked)."""
     findings = []
-    cells: dict[CellKey, dict[str, int]] = {}
-    for i, (key, count) in enumerate(variables):
-        cells.setdefault(key, {})[count] = i
-    for key, counts in cells.items():
-        if len(counts) < 2 or key in found:  # a cell already found through one of its counts
+    eq, ub = component.eq, component.ub
+    for key, big, small in component.pairs:
+        if key in found:  # a cell already found through one of its counts
             continue
-        c = np.zeros(len(variables))
-        c[counts[DENOMINATOR]], c[counts[NUMERATOR]] = 1.0, -1.0
+        c = np.zeros(component.n)
+        c[big], c[small] = 1.0, -1.0
         seen = [float(c @ x) for x in points]
         if wide(min(seen), max(seen)):
             continue
         lo_res = yield c, 1.0
         witness(lo_res.x)
         hi_res = yield c, -1.0
-        if hi_res.status == 3:
+        if hi_res.status in (2, 3):  # unbounded above (see _search)
             continue
         witness(hi_res.x)
         low, high = _ceil(lo_res.fun), _floor(-hi_res.fun)
-        if high - low >= threshold or low > high:
+        if high - low >= threshold or low > high or high == low == 0:
             continue
         labels = _binding(lo_res, eq, ub) + _binding(hi_res, eq, ub)
         because = "; ".join(dict.fromkeys(labels)) or "the published figures"
@@ -661,21 +625,49 @@ def _synthetic(
     (``paired``: two segments of a group at a time, so that few are recovered outright)."""
     rng = np.random.default_rng(seed)
     metrics = list(METRICS)
+    spec = declared()
+    # a share's denominator is its rate's numerator (the declared `equal` relations)
+    share_of = {
+        rel.left[0][0]: rel.right[0][0]
+        for rel in spec.relations
+        if rel.kind == "equal" and rel.when is None and rel.left[0][1] == DENOMINATOR
+    }
+    bounds = [r for r in spec.relations if r.kind == "at_most" and r.when is None]
+    # counts on the right of an `at_most` first, so that the left can be drawn below them
+    order: list[str] = []
+    while len(order) < len(metrics):
+        for m in metrics:
+            above = {r for rel in bounds if m in {c for c, _ in rel.left} for r, _ in rel.right}
+            if m not in order and above - {m} <= set(order):
+                order.append(m)
     names = [f"segment_{s}" for s in range(segments)]
     out = []
     for w in range(windows):
         window = f"window_{w:02d}"
         values: dict[tuple[str, str], tuple[int, int]] = {}
         for seg in names:
+            drawn: dict[tuple[str, str], int] = {}
+            for metric in order:
+                for count in (DENOMINATOR, NUMERATOR):
+                    if count == DENOMINATOR and metric in share_of:
+                        drawn[(metric, count)] = drawn[(share_of[metric], NUMERATOR)]
+                        continue
+                    high = 300 if count == DENOMINATOR else drawn[(metric, DENOMINATOR)]
+                    for rel in bounds:
+                        if (metric, count) in rel.left and all(c in drawn for c in rel.right):
+                            others = [c for c in rel.left if c != (metric, count) and c in drawn]
+                            room = sum(drawn[c] for c in rel.right) - sum(drawn[c] for c in others)
+                            high = min(high, room)
+                    drawn[(metric, count)] = int(rng.integers(0, high + 1))
             for metric in metrics:
-                rate = SHARE_DENOMINATOR_IS_NUMERATOR_OF.get(metric)
-                d = values[(seg, rate)][0] if rate else int(rng.integers(0, 300))
-                values[(seg, metric)] = (int(rng.integers(0, d + 1)), d)
+                values[(seg, metric)] = (drawn[(metric, NUMERATOR)], drawn[(metric, DENOMINATOR)])
         for metric in metrics:
             seg_values = [values[(seg, metric)] for seg in names]
-            if metric in NOT_ADDITIVE:
-                d = max(v[1] for v in seg_values) + int(rng.integers(0, 50))
-                total = (max(v[0] for v in seg_values), d)
+            if metric in spec.not_additive:
+                # `all` is at least each segment and at most their sum
+                ns, ds = [v[0] for v in seg_values], [v[1] for v in seg_values]
+                d = int(rng.integers(max(ds), sum(ds) + 1))
+                total = (int(rng.integers(max(ns), min(sum(ns), d) + 1)), d)
             else:
                 total = (sum(v[0] for v in seg_values), sum(v[1] for v in seg_values))
             values[(ALL_SEGMENTS, metric)] = total

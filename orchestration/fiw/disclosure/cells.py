@@ -26,17 +26,6 @@ METRICS = (
     "returned_home_rate",
 )
 
-# Metrics whose segment figures do not add up to `all` (a child can count in several segments).
-NON_ADDITIVE_METRICS = frozenset({"returned_home_rate"})
-
-# A share's denominator is the numerator of its rate, in the same window and segment.
-SHARE_OF = {
-    "closure_nfa_share": "closure_rate",
-    "closed_last_on_cin_plan_share": "closure_rate",
-    "de_escalation_cp_to_cin_share": "de_escalation_rate",
-    "de_escalation_lac_to_cin_share": "de_escalation_rate",
-}
-
 DEFAULT_THRESHOLD = 5
 
 

@@ -1,18 +1,28 @@
 """Choose the cells to hide: primary suppression, then the complementary cells that keep every
-hidden figure from being worked out from the figures published beside it (docs/audiences.md,
-"Disclosure control").
+hidden figure from being narrowed down from everything the release publishes (docs/audiences.md,
+"Disclosure control" and "The intruder").
 
-What a reader can work out
---------------------------
-The reader knows these relations, per window:
+Two passes. The first is a rule worked out for the relations inside a window (below): it is
+exact for them and cheap. The second is the audit itself (:mod:`fiw.disclosure.audit`, over the
+model of every relation declared in outcome_metrics.yml, across windows too when their dates are
+given): while it narrows a hidden count, :func:`_escalate` hides more, and the audit runs again.
+
+What a reader can work out within a window
+------------------------------------------
+The reader knows these relations, per window (read from outcome_metrics.yml,
+:mod:`fiw.disclosure.relations`):
 
 * for every metric but ``returned_home_rate``, the segment numerators add up to the ``all``
   numerator and the segment denominators to the ``all`` denominator;
-* a share's denominator is its rate's numerator, in the same window and segment (``SHARE_OF``);
-* ``0 <= numerator <= denominator``.
+* the declared ``equal`` relations: a share's denominator is its rate's numerator, and so is
+  ``re_referral_after_closure_rate``'s in a window whose closures have all had 12 months, in the
+  same window and segment;
+* ``0 <= numerator <= denominator``; and the declared ``at_most`` relations, which the second
+  pass takes care of.
 
-Links. A rate and its shares form a *family* (``closure_rate`` with ``closure_nfa_share`` and
-``closed_last_on_cin_plan_share``; ``de_escalation_rate`` with the two de-escalation shares). In a
+Links. Metrics an ``equal`` relation links form a *family* (``closure_rate`` with
+``closure_nfa_share``, ``closed_last_on_cin_plan_share`` and ``re_referral_after_closure_rate``;
+``de_escalation_rate`` with the two de-escalation shares). In a
 window and segment, a family's cells are hidden together or not at all: a hidden rate beside a
 published share gives its numerator away (the share's denominator), and a hidden share beside a
 published rate gives its denominator away (the rate's numerator). So within a window a family has
@@ -34,7 +44,10 @@ segments; for a share ``D_H`` is the rate's ``N_H``). Then:
 So the linear-programming range of every hidden count is at least the threshold ``t`` wide if
 and only if ``|H| >= 2`` and, for every metric of the family,
 
-    N_H >= t,   D_H >= t   and   D_H - N_H >= t.
+    N_H >= t,   D_H >= t   and   D_H - N_H >= t,
+
+each unless it is 0: a hidden total of 0 makes every hidden count 0, which is no disclosure (zero
+is not a small number).
 
 (The audit looks at numerators and denominators; ``D_H - N_H >= t`` is asked as well because a
 difference between 1 and ``t`` is itself a small number under the primary rule, and a hidden
@@ -82,12 +95,13 @@ from dataclasses import dataclass, field
 from fiw.disclosure.cells import (
     ALL_SEGMENTS,
     DEFAULT_THRESHOLD,
-    NON_ADDITIVE_METRICS,
-    SHARE_OF,
     Cell,
     CellKey,
     is_primary,
+    publish,
 )
+from fiw.disclosure.model import Window, overlap_components
+from fiw.disclosure.relations import declared
 
 # Past this many candidate sets, complementary segments are chosen greedily.
 _MAX_SUBSETS = 200_000
@@ -119,8 +133,9 @@ def primary_reason(cell: Cell, threshold: int = DEFAULT_THRESHOLD) -> str | None
 
 
 def family_of(metric: str) -> str:
-    """The rate a metric is linked to (itself for a rate and for an unlinked metric)."""
-    return SHARE_OF.get(metric, metric)
+    """The rate a metric is linked to by the declared ``equal`` relations (itself for a rate and
+    for an unlinked metric)."""
+    return declared().family_of(metric)
 
 
 @dataclass
@@ -141,7 +156,7 @@ class _Group:
         return [
             m
             for m in self.metrics
-            if m not in NON_ADDITIVE_METRICS and (ALL_SEGMENTS, m) in self.cells
+            if m not in declared().not_additive and (ALL_SEGMENTS, m) in self.cells
         ]
 
     def keys(self, segments: Iterable[str], metrics: Iterable[str] | None = None) -> list[CellKey]:
@@ -160,7 +175,7 @@ class _Group:
             return f"{len(segments)} segment(s), which `all` gives away"
         for metric in self.additive_metrics:
             n, d = self.totals(metric, segments)
-            if min(n, d, d - n) < threshold:
+            if any(0 < v < threshold for v in (n, d, d - n)):  # a hidden total of 0: all 0
                 return (
                     f"{self.window}/{metric}: numerator {n}, denominator {d}, "
                     f"denominator - numerator {d - n}"
@@ -226,8 +241,76 @@ def _complement(group: _Group, hidden: list[str], threshold: int) -> list[str] |
     return sorted(chosen)
 
 
-def suppress(cells: list[Cell], threshold: int = DEFAULT_THRESHOLD) -> Suppression:
-    """Primary and complementary suppression of ``cells`` (see the module docstring)."""
+def suppress(
+    cells: list[Cell],
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    windows: dict[str, Window] | None = None,
+    as_of=None,
+    rounds: int = 200,
+) -> Suppression:
+    """Primary and complementary suppression of ``cells`` (see the module docstring), then as
+    many rounds as the audit needs: while the intruder's model (windows and as_of let in the
+    relations across overlapping windows and those of some windows only) narrows a hidden count,
+    more is hidden (:func:`_escalate`). A table the rounds cannot protect is left to the audit of
+    the validation step, which refuses it."""
+    from fiw.disclosure.audit import DISCLOSIVE, audit
+
+    result = _suppress_groups(cells, threshold)
+    groups = {(g.window, family_of(g.metrics[0])): g for g in _groups(cells)}
+    for _ in range(rounds):
+        findings = [
+            f
+            for f in audit(publish(cells, result.all), threshold, windows=windows, as_of=as_of)
+            if f.kind == DISCLOSIVE
+        ]
+        if not findings:
+            break
+        before = len(result.all)
+        for finding in findings:
+            _escalate(result, groups, finding, windows or {})
+        if len(result.all) == before:
+            break  # nothing left to hide that would help
+    return result
+
+
+def _escalate(result: Suppression, groups: dict, finding, windows: dict[str, Window]) -> None:
+    """Hide more where the audit narrowed ``finding``'s count: the smallest segment of its family
+    and window not yet hidden; or, for ``all`` or when none is left, the whole family group of the
+    window and of every window that overlaps it (their ``all`` counts share months)."""
+    key: CellKey = finding.key
+    root = family_of(key.metric)
+    group = groups[(key.window_name, root)]
+    why = f"complementary: the audit narrowed {finding.key} {finding.count} ({finding.reason})"
+
+    def hide(keys: Iterable[CellKey]) -> None:
+        for k in keys:
+            if k not in result.all:
+                result.complementary.add(k)
+                result.reasons[k] = why
+
+    if key.segment != ALL_SEGMENTS:
+        open_segments = [
+            s for s in group.segments if not all(k in result.all for k in group.keys([s]))
+        ]
+        candidates = [s for s in open_segments if s != key.segment] or open_segments
+        if candidates:
+            hide(group.keys([min(candidates, key=lambda s: (group.size(s), s))]))
+            return
+    near = [key.window_name]
+    if key.window_name in windows:
+        spans = {w: windows[w] for w in {g[0] for g in groups} if w in windows}
+        for component in overlap_components(spans):
+            if key.window_name in component:
+                near = component
+    for window in near:
+        other = groups.get((window, root))
+        if other is not None:
+            hide(other.keys([*other.segments, ALL_SEGMENTS]))
+
+
+def _suppress_groups(cells: list[Cell], threshold: int) -> Suppression:
+    """Primary suppression and the complementary cells of the module docstring's rule."""
     result = Suppression()
     for cell in sorted(cells, key=lambda c: (c.key.window_name, c.key.metric, c.key.segment)):
         if is_primary(cell, threshold):
@@ -285,10 +368,11 @@ def suppress(cells: list[Cell], threshold: int = DEFAULT_THRESHOLD) -> Suppressi
 
 def _link_reason(key: CellKey, primaries: list[CellKey]) -> str:
     """Why ``key`` is hidden with the primary cells ``primaries`` of its family (same window and
-    segment)."""
+    segment): a declared ``equal`` relation links them."""
     source = primaries[0]
-    if key.metric in SHARE_OF:
-        rate_key = CellKey(key.window_name, key.segment, SHARE_OF[key.metric])
+    root = family_of(key.metric)
+    if key.metric != root:
+        rate_key = CellKey(key.window_name, key.segment, root)
         if source == rate_key:
             return f"complementary: linked share of {source} (its denominator is that numerator)"
         return (

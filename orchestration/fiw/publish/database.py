@@ -53,6 +53,13 @@ PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
             "denominator", "rate", "suppressed", "as_of_date", "ci_low", "ci_high",
         ),
     ),
+    "outcome_years": (
+        "marts.outcome_years_suppressed",
+        (
+            "window_name", "window_start", "window_end", "segment", "metric", "numerator",
+            "denominator", "rate", "suppressed", "as_of_date", "ci_low", "ci_high",
+        ),
+    ),
     "outcome_trends": (
         "marts.outcome_trends_suppressed",
         (
@@ -84,10 +91,10 @@ PUBLISHED: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "caseload_monthly": (
-        "marts.caseload_monthly",
+        "marts.caseload_monthly_suppressed",
         (
             "team_id", "unit_name", "segment", "month_end", "open_children", "workers", "fte",
-            "children_per_fte",
+            "children_per_fte", "suppressed",
         ),
     ),
     "matched_outcomes": (

@@ -4,21 +4,23 @@
 together with ``published.duckdb`` (:mod:`fiw.publish.swap`), one CSV file per released table and a
 ``<name>.meta.csv`` beside each:
 
-``outcome_metrics.csv`` and ``outcome_trends.csv``
-    ``marts.outcome_metrics_suppressed`` and ``marts.outcome_trends_suppressed``, where disclosure
-    control (primary and complementary) is already applied; one row per window (a programme
-    window; a rolling 12-month window) x segment x metric, with the rate's 95% Wilson interval.
-    A suppressed row shows ``c`` for its counts, rate and interval.
+``outcome_metrics.csv`` and ``outcome_years.csv``
+    ``marts.outcome_metrics_suppressed`` and ``marts.outcome_years_suppressed``, where disclosure
+    control (primary and complementary, chosen for both together) is already applied; one row per
+    window (a programme window; a financial year, segment all only) x segment x metric, with the
+    rate's 95% Wilson interval. A suppressed row shows ``c`` for its counts, rate and interval.
+    The monthly rolling windows (``outcome_trends``) are not released: two consecutive ones
+    differ by a month in and a month out (docs/audiences.md, "The release").
 ``metric_differences.csv``
     ``marts.metric_differences_suppressed``: Family Insights against the previous model per
     segment and metric, the difference with its 95% interval, p-value and verdict; ``c``
     throughout where either cell compared is suppressed, ``z`` where a window has nothing to count.
 ``caseload_monthly.csv``
-    ``marts.caseload_monthly``, with ``open_children`` between 1 and ``threshold`` suppressed here
-    (and ``children_per_fte`` with it: times the published ``fte`` it gives ``open_children``
-    back). ``workers`` and ``fte`` count professionals, not children, and stay: they bound
-    ``open_children`` no tighter than "at least 1" (a worker counts only with an open
-    involvement), which the ``c`` already says. Zero is not small: 0 is published.
+    ``marts.caseload_monthly_suppressed``: ``open_children`` between 1 and ``threshold + 1``
+    suppressed (and ``children_per_fte`` with it: times the published ``fte`` it gives
+    ``open_children`` back). ``workers`` and ``fte`` count professionals, not children, and stay:
+    they tell that a team with a worker has at least 1 child, so ``c`` stands for 1 to
+    ``threshold + 1``, a range ``threshold`` wide. Zero is not small: 0 is published.
 ``matched_outcomes.csv`` and ``matched_balance.csv``
     ``marts.matched_outcomes_suppressed`` and ``marts.matched_balance_suppressed``: the matched
     comparison of the two windows (docs/matching.md), with its disclosure control already applied
@@ -130,13 +132,12 @@ OUTCOME_METRICS: tuple[Column, ...] = (
            "Upper bound of the rate's 95% Wilson interval (c: suppressed; z: denominator 0)",
            dp=DECIMAL_PLACES),
 )  # fmt: skip
-# The same figures for the rolling 12-month windows, one per month end (no window name: a window
-# is its two dates).
-OUTCOME_TRENDS: tuple[Column, ...] = (
+# The same figures for the financial years, segment all (no window name: a year is its dates).
+OUTCOME_YEARS: tuple[Column, ...] = (
     AS_OF_DATE,
-    Column("window_start", FILTER, "First day of the 12-month window (YYYY-MM-DD)"),
-    Column("window_end", FILTER, "Last day of the 12-month window, a month end (YYYY-MM-DD)",
-           hint="Filter by month"),
+    Column("window_start", FILTER, "First day of the financial year, 1 April (YYYY-MM-DD)"),
+    Column("window_end", FILTER, "Last day of the financial year, 31 March (YYYY-MM-DD)",
+           hint="Filter by year"),
     *OUTCOME_METRICS[4:],
 )  # fmt: skip
 METRIC_DIFFERENCES: tuple[Column, ...] = (
@@ -304,9 +305,9 @@ MATCHED_BALANCE: tuple[Column, ...] = (
 
 RELEASED: dict[str, tuple[str, tuple[Column, ...]]] = {
     "outcome_metrics": ("marts.outcome_metrics_suppressed", OUTCOME_METRICS),
-    "outcome_trends": ("marts.outcome_trends_suppressed", OUTCOME_TRENDS),
+    "outcome_years": ("marts.outcome_years_suppressed", OUTCOME_YEARS),
     "metric_differences": ("marts.metric_differences_suppressed", METRIC_DIFFERENCES),
-    "caseload_monthly": ("marts.caseload_monthly", CASELOAD_MONTHLY),
+    "caseload_monthly": ("marts.caseload_monthly_suppressed", CASELOAD_MONTHLY),
     "matched_outcomes": ("marts.matched_outcomes_suppressed", MATCHED_OUTCOMES),
     "matched_balance": ("marts.matched_balance_suppressed", MATCHED_BALANCE),
 }
@@ -385,9 +386,9 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple]:
 
 
 def _metric_rows(name: str, con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[list[str]]:
-    """outcome_metrics.csv and outcome_trends.csv: one row per window x segment x metric."""
+    """outcome_metrics.csv and outcome_years.csv: one row per window x segment x metric."""
     source = RELEASED[name][0]
-    named = name == "outcome_metrics"  # the trends' windows are their dates
+    named = name == "outcome_metrics"  # the years' windows are their dates
     sql = (
         "select as_of_date, window_name, window_start, window_end, segment, metric,"
         " numerator, denominator, rate, ci_low, ci_high, suppressed"
@@ -455,14 +456,20 @@ def _caseload_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Iterator[l
     source = RELEASED["caseload_monthly"][0]
     sql = (
         "select team_id, unit_name, segment, month_end, open_children, workers, fte,"
-        f" children_per_fte from {source} order by team_id, month_end, segment, unit_name"
+        f" children_per_fte, suppressed from {source}"
+        " order by team_id, month_end, segment, unit_name"
     )
     for row in _rows(con, sql):
-        team, unit, segment, month_end, children, workers, fte, per_fte = row
+        team, unit, segment, month_end, children, workers, fte, per_fte, suppressed = row
         out = [_text(team), _text(unit), _text(segment), _date(month_end)]
-        if children is None:
+        if suppressed is None or (children is None and not suppressed):
             raise ReleaseError(f"caseload_monthly {team} {month_end}: open_children is NULL")
-        if 1 <= children <= threshold:
+        if not suppressed and 1 <= children <= threshold + 1:
+            raise ReleaseError(
+                f"caseload_monthly {team} {month_end}: unsuppressed row shows a small number"
+                f" ({children}; threshold {threshold}, c stands for 1 to {threshold + 1})"
+            )
+        if suppressed:
             shown_children = shown_per_fte = CONFIDENTIAL
         else:
             shown_children = _count(children)
@@ -495,7 +502,9 @@ def _matched_outcome_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Ite
         if suppressed is None:
             raise ReleaseError(f"{key}: suppressed is NULL")
         if suppressed:
-            out += [CONFIDENTIAL] * 9
+            # an every-case outcome's cases are the sample, published beside the row
+            shown = [CONFIDENTIAL if v is None else _count(v) for v in (n_t, n_c)]
+            out += [shown[0], CONFIDENTIAL, CONFIDENTIAL, shown[1]] + [CONFIDENTIAL] * 5
         else:
             counts = (n_t, k_t, n_c, k_c)
             if any(v is None for v in counts):
@@ -540,7 +549,7 @@ def _matched_balance_rows(con: duckdb.DuckDBPyConnection, threshold: int) -> Ite
 
 ROWS: dict[str, Callable[[duckdb.DuckDBPyConnection, int], Iterator[list[str]]]] = {
     "outcome_metrics": partial(_metric_rows, "outcome_metrics"),
-    "outcome_trends": partial(_metric_rows, "outcome_trends"),
+    "outcome_years": partial(_metric_rows, "outcome_years"),
     "metric_differences": _difference_rows,
     "caseload_monthly": _caseload_rows,
     "matched_outcomes": _matched_outcome_rows,

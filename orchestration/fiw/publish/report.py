@@ -1,7 +1,7 @@
 """The evaluation report: ``release/report.html``, built from the release's CSV files alone.
 
 :func:`build_report` reads only the open-data files in a release folder (``outcome_metrics.csv``,
-``caseload_monthly.csv`` and, when the release has them, ``outcome_trends.csv``,
+``caseload_monthly.csv`` and, when the release has them, ``outcome_years.csv``,
 ``metric_differences.csv``, ``data_quality.csv``, ``matched_outcomes.csv`` and
 ``matched_balance.csv``), so the page holds nothing the release does not already share, and is as
 safe to pass on as the CSV files beside it. It never opens a database.
@@ -14,7 +14,8 @@ each with a stable ``id`` for the tests and for bookmarks:
   (segment ``all``), one plain-English sentence each, then the same figures as a table;
 - ``#units``: every metric by segment (the needs-based units' segments, ``generic``,
   ``unassigned``, ``all``), one table per programme window;
-- ``#trends``: the main metrics over rolling 12-month windows, the programme's start marked;
+- ``#trends``: the main metrics over financial years (the release's years), the programme's
+  start marked;
 - ``#caseload``: children per FTE for each unit, month by month, the programme's start marked;
 - ``#matching``: the matched comparison (docs/matching.md): per outcome, the matched rates
   (controls weighted) beside the unmatched ones, with the difference and its 95% interval, the
@@ -67,7 +68,7 @@ ALL = "all"
 FILES = (
     "outcome_metrics",
     "metric_differences",
-    "outcome_trends",
+    "outcome_years",
     "caseload_monthly",
     "data_quality",
     "matched_outcomes",
@@ -77,7 +78,7 @@ FILES = (
 KEYS: dict[str, tuple[str, ...]] = {
     "outcome_metrics": ("window_name", "segment", "metric"),
     "metric_differences": ("segment", "metric"),
-    "outcome_trends": ("segment", "metric", "window_end"),
+    "outcome_years": ("segment", "metric", "window_end"),
     "caseload_monthly": ("team_id", "month_end"),
     "data_quality": ("as_of_date",),
     "matched_outcomes": ("outcome", "comparison"),
@@ -683,21 +684,23 @@ def _figures(summary: str, table: str) -> str:
 
 
 def _trends_section(ctx: Context) -> str:
-    trends = ctx.tables["outcome_trends"]
+    trends = ctx.tables["outcome_years"]
     parts = [
         '<section id="trends"><h2>Trends</h2>',
     ]
     if not trends.has("segment", "metric", "window_end", "rate"):
         parts.append(
             _missing(
-                "Trends are not available in this release (release/outcome_trends.csv is absent).",
+                "Trends are not available in this release (release/outcome_years.csv is absent).",
                 "trends-missing",
             )
         )
         return "".join(parts) + "</section>"
     parts.append(
         '<p class="lead">The main metrics for every case (segment <em>all</em>), each point'
-        " the 12 months up to a month end; the shaded band is the rate's 95% interval. The"
+        " a financial year (1 April to 31 March, the CIN census year) plotted at its end; the"
+        " shaded band is the rate's 95% interval. The release holds years, not monthly rolling"
+        " windows, which could be subtracted from one another to reveal a single month. The"
         " dashed line marks the start of Family Insights.</p>"
     )
     by_metric: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -727,7 +730,7 @@ def _trends_section(ctx: Context) -> str:
         ]  # fmt: skip
         values = [v for p in series for v in (_plotted(p.text), _plotted(p.high)) if v is not None]
         top, step = _nice_top(max(values, default=0.0))
-        title = f"{_label(metric)}, rolling 12 months, segment all"
+        title = f"{_label(metric)}, financial years, segment all"
         chart = _chart(
             series, start=rows[0][0], end=rows[-1][0], programme=ctx.programme_start, top=top,
             step=step, as_percent=True, title=title, ident=f"chart-{metric}",
@@ -737,7 +740,7 @@ def _trends_section(ctx: Context) -> str:
             f"</figcaption>{chart}"
             f'<p class="alt">{_trend_summary(ctx, rows)}</p>'
             + _figures(
-                f"{len(rows)} months",
+                f"{len(rows)} years",
                 _trend_table(trends, rows, has_ci),
             )
             + "</figure>"
@@ -747,10 +750,10 @@ def _trends_section(ctx: Context) -> str:
 
 
 def _trend_summary(ctx: Context, rows: list[tuple[date, dict[str, str]]]) -> str:
-    trends = ctx.tables["outcome_trends"]
+    trends = ctx.tables["outcome_years"]
 
     def said(d: date, r: dict[str, str]) -> str:
-        text = f"in the 12 months to {_e(d.isoformat())}, " + _span(
+        text = f"in the year to {_e(d.isoformat())}, " + _span(
             trends, r, "rate", percent(r.get("rate"))
         )
         if number(r.get("ci_low")) is not None and number(r.get("ci_high")) is not None:
@@ -777,7 +780,7 @@ def _trend_summary(ctx: Context, rows: list[tuple[date, dict[str, str]]]) -> str
 
 
 def _trend_table(trends: Table, rows: list[tuple[date, dict[str, str]]], has_ci: bool) -> str:
-    head = "<th scope=col>12 months to</th><th scope=col>Rate</th>"
+    head = "<th scope=col>Year to</th><th scope=col>Rate</th>"
     if has_ci:
         head += "<th scope=col>95% interval</th>"
     head += "<th scope=col>Numerator</th><th scope=col>Denominator</th>"

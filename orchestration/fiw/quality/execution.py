@@ -49,9 +49,13 @@ def disclosure_audit(
 ) -> ExpectationResult:
     """The audit of docs/audiences.md on what would be published: for every suppressed count,
     the range an intruder can work out by linear programming is at least the threshold wide.
-    Error severity: a release that fails it is not published, the cells and reasons named."""
+    On ``RELEASED_TABLE``, the whole release at once (every file's counts, one model:
+    :func:`fiw.disclosure.release.audit_release`); on the monthly trends, which only analysts
+    see, window by window. Error severity: a release that fails it is not published, the cells
+    and the relations that narrow them named."""
     from fiw.disclosure.audit import audit
     from fiw.disclosure.cells import CellKey, PublishedCell
+    from fiw.disclosure.release import audit_release
     from fiw.settings import suppression_threshold
 
     threshold = suppression_threshold()
@@ -66,13 +70,19 @@ def disclosure_audit(
         ref="docs/audiences.md",
     )
     try:
-        rows = con.execute(
-            f"select window_name, segment, metric, numerator, denominator from {table}"
-        ).fetchall()
+        if table == RELEASED_TABLE:
+            findings, model = audit_release(con, threshold)
+            counts = len(model.values)
+            hidden = sum(v is None for v in model.values.values())
+        else:
+            rows = con.execute(
+                f"select window_name, segment, metric, numerator, denominator from {table}"
+            ).fetchall()
+            cells = [PublishedCell(CellKey(w, s, m), n, d) for w, s, m, n, d in rows]
+            findings = audit(cells, threshold)
+            counts, hidden = 2 * len(cells), 2 * sum(c.suppressed for c in cells)
     except duckdb.CatalogException as exc:
         return result(success=False, unexpected_count=None, error=str(exc).splitlines()[0])
-    cells = [PublishedCell(CellKey(w, s, m), n, d) for w, s, m, n, d in rows]
-    findings = audit(cells, threshold)
     return result(
         success=not findings,
         unexpected_count=len(findings),
@@ -80,7 +90,7 @@ def disclosure_audit(
         examples=[f.describe() for f in findings[:MAX_EXAMPLES]],
         examples_public=True,
         values=[f.describe() for f in findings[:MAX_EXAMPLES]],
-        observed={"cells": len(cells), "suppressed": sum(c.suppressed for c in cells)},
+        observed={"counts": counts, "suppressed": hidden},
     )
 
 

@@ -63,9 +63,10 @@ META_KEYS = {"name", "expectation", "severity", "ref", "description"}
 _PLACEHOLDER = re.compile(r"\{(snapshot_id|current:\w+|seed:\w+|var:\w+)\}")
 
 DISCLOSURE_SUITE = "disclosure"
+# The disclosure audit: on RELEASED_TABLE, the whole release at once (every file of release/ and
+# the same figures in published.duckdb, fiw.disclosure.release); on the monthly rolling trends,
+# which only analysts see, window by window.
 RELEASED_TABLE = "marts.outcome_metrics_suppressed"
-# Every metrics table the release holds, each audited on its own (a window's relations are inside
-# the window): the programme windows and the rolling 12-month windows of the trends.
 RELEASED_TABLES = (RELEASED_TABLE, "marts.outcome_trends_suppressed")
 
 
