@@ -196,10 +196,24 @@ def test_the_release_holds_the_suppressed_trends_and_comparisons(home: Path) -> 
         " or denominator between 1 and 5 or denominator - numerator between 1 and 5)",
     )[0][0]
     assert small == 0
-    with open(home / "release" / "outcome_trends.csv", encoding="utf-8", newline="") as f:
+    # the monthly rolling windows stay with analysts; the release holds the financial years,
+    # segment all, the same figures as published.duckdb's outcome_years
+    assert not (home / "release" / "outcome_trends.csv").exists()
+    with open(home / "release" / "outcome_years.csv", encoding="utf-8", newline="") as f:
         released = list(csv.DictReader(f))
-    assert len(released) == hidden + shown
-    assert sum(r["rate"] == "c" for r in released) == hidden
+    years = _rows(
+        published,
+        "select window_end, metric, suppressed, numerator, denominator from outcome_years",
+    )
+    assert len(released) == len(years) >= 5 * 11  # 2011-12 to 2016-17 at least
+    assert {r["segment"] for r in released} == {"all"}
+    assert {(r["window_start"][5:], r["window_end"][5:]) for r in released} == {("04-01", "03-31")}
+    by_year = {(str(e), m): (s, n, d) for e, m, s, n, d in years}
+    for r in released:
+        hidden_row, n, d = by_year[(r["window_end"], r["metric"])]
+        assert (r["rate"] == "c") == hidden_row
+        if not hidden_row:
+            assert (int(r["numerator"]), int(r["denominator"])) == (n, d)
     assert all(r["ci_low"] == "c" for r in released if r["rate"] == "c")
     # a comparison is hidden exactly when a cell it compares is
     mismatched = _rows(
@@ -214,4 +228,6 @@ def test_the_release_holds_the_suppressed_trends_and_comparisons(home: Path) -> 
         "select table_name, success from dq_results where suite = 'disclosure'"
         " and snapshot_date = date '2017-11-30'",
     )
+    # the whole release audited at once, and the analysts' monthly trends window by window
+    assert ("marts.outcome_metrics_suppressed", True) in audits
     assert ("marts.outcome_trends_suppressed", True) in audits

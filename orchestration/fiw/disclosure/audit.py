@@ -186,10 +186,12 @@ def audit_model(model: Model, threshold: int = DEFAULT_THRESHOLD, *, batched: bo
         _Component(vs, rels, auxiliary, pairs) for vs, rels in _components(unknown, with_vars)
     ]
     if batched:
+        _set_rays(components)
         for found in _solve_components(components, threshold):
             findings.extend(found)
     else:
         for component in components:
+            _set_rays([component])
             findings.extend(_solve_component(component, threshold))
 
     order: dict = {}
@@ -294,6 +296,9 @@ class _Component:
         # the published counts to bound (not the unpublished unknowns), and the differences of two
         # of them to bound: (key, index of the larger, index of the smaller)
         self.checked = [v not in auxiliary for v in variables]
+        # a direction the component is unbounded in (set by _set_rays): a count positive in it
+        # has no maximum, so its range is as wide as any threshold
+        self.ray = np.zeros(self.n)
         pairs = pairs or {}
         self.pairs = [
             (pairs[v][0], index[v], index[pairs[v][1]])
@@ -394,7 +399,7 @@ def _search(component: _Component, threshold: int) -> _Search:
 
     findings = []
     for i, (key, count) in enumerate(variables):
-        if not component.checked[i] or wide(seen_low[i], seen_high[i]):
+        if not component.checked[i] or component.ray[i] > _EPS or wide(seen_low[i], seen_high[i]):
             continue
         lo_res = first if i == 0 else (yield unit(i), 1.0)
         if lo_res.status == 2:  # found infeasible only now (numerically borderline)
@@ -444,8 +449,8 @@ def _complements(component, found, witness, points, wide, threshold) -> _Search:
     findings = []
     eq, ub = component.eq, component.ub
     for key, big, small in component.pairs:
-        if key in found:  # a cell already found through one of its counts
-            continue
+        if key in found or component.ray[big] - component.ray[small] > _EPS:
+            continue  # a cell already found through one of its counts, or unbounded above
         c = np.zeros(component.n)
         c[big], c[small] = 1.0, -1.0
         seen = [float(c @ x) for x in points]
@@ -509,6 +514,58 @@ def _solve_components(components: list[_Component], threshold: int) -> list[list
     return findings
 
 
+def _stack(
+    components: list[_Component], which: str
+) -> tuple[sparse.csr_array | None, np.ndarray | None, np.ndarray]:
+    """The components' ``which`` rows (``eq_triplets`` or ``ub_triplets``) as one block-diagonal
+    matrix, its right-hand side and each block's first row."""
+    offsets = np.cumsum([0] + [c.n for c in components])
+    rows, cols, vals, bs = [], [], [], []
+    row_offsets = [0]
+    for component, col0 in zip(components, offsets[:-1], strict=True):
+        r, k, v, b = getattr(component, which)
+        rows.append(r + row_offsets[-1])
+        cols.append(k + col0)
+        vals.append(v)
+        bs.append(b)
+        row_offsets.append(row_offsets[-1] + len(b))
+    m = row_offsets[-1]
+    if m == 0:
+        return None, None, np.array(row_offsets)
+    a = sparse.csr_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(m, offsets[-1]),
+    )
+    return a, np.concatenate(bs), np.array(row_offsets)
+
+
+def _set_rays(components: list[_Component]) -> None:
+    """One LP for all ``components``: a direction of each one's recession cone (the same
+    relations with every constant 0, each count in [0, 1]) with as much positive as possible.
+    Moving a feasible point along it keeps every relation, so a count positive in it can be made
+    as large as one likes: its range is wide whatever its minimum, and needs no LP of its own."""
+    if not components:
+        return
+    n = sum(c.n for c in components)
+    a_eq, b_eq, _ = _stack(components, "eq_triplets")
+    a_ub, b_ub, _ = _stack(components, "ub_triplets")
+    res = linprog(
+        -np.ones(n),
+        A_ub=a_ub,
+        b_ub=None if b_ub is None else np.zeros(len(b_ub)),
+        A_eq=a_eq,
+        b_eq=None if b_eq is None else np.zeros(len(b_eq)),
+        bounds=(0, 1),
+        method="highs",
+    )
+    if res.status != 0:  # 0 is always a direction; anything else: no shortcut
+        return
+    start = 0
+    for component in components:
+        component.ray = np.where(res.x[start : start + component.n] > 1e-4, 1.0, 0.0)
+        start += component.n
+
+
 def _solve_batch(blocks: list[tuple[_Component, _Request]]) -> list[OptimizeResult]:
     """One LP per block, solved as one: minimise the sum of the blocks' objectives over the
     product of their feasible sets. The objective being separable, an optimum of the sum is
@@ -525,27 +582,8 @@ def _solve_batch(blocks: list[tuple[_Component, _Request]]) -> list[OptimizeResu
     offsets = np.cumsum([0] + [component.n for component, _ in blocks])
     c = np.concatenate([sign * objective for _, (objective, sign) in blocks])
 
-    def stack(which: str) -> tuple[sparse.csr_array | None, np.ndarray | None, np.ndarray]:
-        rows, cols, vals, bs = [], [], [], []
-        row_offsets = [0]
-        for (component, _), col0 in zip(blocks, offsets[:-1], strict=True):
-            r, k, v, b = getattr(component, which)
-            rows.append(r + row_offsets[-1])
-            cols.append(k + col0)
-            vals.append(v)
-            bs.append(b)
-            row_offsets.append(row_offsets[-1] + len(b))
-        m = row_offsets[-1]
-        if m == 0:
-            return None, None, np.array(row_offsets)
-        a = sparse.csr_array(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(m, offsets[-1]),
-        )
-        return a, np.concatenate(bs), np.array(row_offsets)
-
-    a_eq, b_eq, eq_offsets = stack("eq_triplets")
-    a_ub, b_ub, ub_offsets = stack("ub_triplets")
+    a_eq, b_eq, eq_offsets = _stack([c for c, _ in blocks], "eq_triplets")
+    a_ub, b_ub, ub_offsets = _stack([c for c, _ in blocks], "ub_triplets")
     res = linprog(
         c,
         A_ub=a_ub,

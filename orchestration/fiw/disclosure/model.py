@@ -30,6 +30,7 @@ from fiw.disclosure.relations import (
 )
 
 Var = tuple[Hashable, str]  # (what the count belongs to, which count)
+MAX_COVER = 4
 COMPLEMENT = "denominator - numerator"
 
 
@@ -269,7 +270,9 @@ def _window_relations(
                             f"{metric} {count}: {o} lies inside {w} (segment all)",
                             keys[w],
                         )
-                for r in range(2, len(others) + 1):
+                # covers of up to MAX_COVER windows (a release's windows overlap a handful of
+                # others; a table of many overlapping windows is refused, not modelled whole)
+                for r in range(2, min(len(others), MAX_COVER) + 1):
                     for cover in itertools.combinations(others, r):
                         if _covers([present[o] for o in cover], span):
                             model.at_most(

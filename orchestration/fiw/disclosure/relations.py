@@ -23,7 +23,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import yaml
@@ -47,14 +47,6 @@ class Relation:
     right: tuple[Count, ...]
     when: str | None = None
 
-    def label(self) -> str:
-        def side(counts: tuple[Count, ...]) -> str:
-            return " + ".join(f"{m}.{c}" for m, c in counts)
-
-        op = {"equal": "=", "at_most": "<=", "zero": "= 0"}[self.kind]
-        text = f"{side(self.left)} {op} {side(self.right)}".rstrip()
-        return text + (f" (when {self.when})" if self.when else "")
-
 
 @dataclass(frozen=True)
 class Declared:
@@ -65,6 +57,7 @@ class Declared:
     distinct: frozenset[Count]
     relations: tuple[Relation, ...]
 
+    @cached_property
     def families(self) -> dict[str, str]:
         """metric -> the metric its family is named after: metrics linked by an ``equal``
         relation are hidden together in a window and segment (a hidden one beside a published
@@ -98,7 +91,7 @@ class Declared:
         return out
 
     def family_of(self, metric: str) -> str:
-        return self.families().get(metric, metric)
+        return self.families.get(metric, metric)
 
 
 def _count(text: str) -> Count:

@@ -293,3 +293,26 @@ def _windows(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Window]:
         r["window_name"]: Window(r["window_start"], r["window_end"])
         for r in _rows(con, f"select distinct window_name, window_start, window_end from {table}")
     }
+
+
+if __name__ == "__main__":
+    # python -m fiw.disclosure.release HOME: the audit of the release HOME's warehouse would
+    # publish, timed (bench/RESULTS.md quotes it); read-only, so not while a run holds the file.
+    import sys
+    import time
+    from pathlib import Path
+
+    from fiw.settings import suppression_threshold
+
+    warehouse = Path(sys.argv[1]) / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        started = time.perf_counter()
+        found, whole = audit_release(connection, suppression_threshold())
+        seconds = time.perf_counter() - started
+    hidden = sum(v is None for v in whole.values.values())
+    print(
+        f"{len(whole.values)} counts, {hidden} suppressed, {len(whole.relations)} relations:"
+        f" {len(found)} findings in {seconds:.2f} s"
+    )
+    for finding in found[:20]:
+        print(finding.describe())
