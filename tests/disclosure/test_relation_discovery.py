@@ -8,9 +8,9 @@ financial years in segment all):
 
 - in one window and segment: ``x = y``, ``x <= y``, ``x = y + z`` and ``x >= y + z`` between its
   22 counts (numerator and denominator of 11 metrics), inequalities only where they are tight
-  (equality with nonzero counts) more than once, so that two counts merely far apart are not
-  taken for a relation; windows are grouped by which of the declared conditions hold in them (the
-  follow-up of re_referral_after_closure_rate);
+  (equality at a count of 10 or more) more than once, so that two counts merely far apart, or
+  small ones meeting by chance, are not taken for a relation; windows are grouped by which of
+  the declared conditions hold in them (the follow-up of re_referral_after_closure_rate);
 - across windows (segment all): ``x(A) = y(B)`` between any two release windows, grouped by how
   the windows lie (one inside the other, overlapping, apart).
 
@@ -39,7 +39,8 @@ pytestmark = pytest.mark.slow
 
 COUNTS = [(m, c) for m in METRICS for c in (NUMERATOR, DENOMINATOR)]
 MIN_NONZERO = 3  # observations with nonzero counts before an equality counts as found
-MIN_TIGHT = 2  # observations where an inequality is tight (equal, nonzero) before it counts
+MIN_TIGHT = 2  # observations where an inequality is tight before it counts,
+MIN_TIGHT_VALUE = 10  # at a value this large: small counts of unrelated metrics meet by chance
 
 
 def _observations(homes: dict[str, Path]):
@@ -71,13 +72,14 @@ def _found_within(vectors: np.ndarray) -> list[tuple[str, tuple, tuple]]:
     found = []
     n = len(COUNTS)
     nonzero = vectors > 0
+    large = vectors >= MIN_TIGHT_VALUE
     for i, j in itertools.permutations(range(n), 2):
         x, y = vectors[:, i], vectors[:, j]
         if i < j and np.array_equal(x, y) and nonzero[:, i].sum() >= MIN_NONZERO:
             found.append(("equal", (COUNTS[i],), (COUNTS[j],)))
         elif (
             (x <= y).all()
-            and ((x == y) & nonzero[:, i]).sum() >= MIN_TIGHT
+            and ((x == y) & large[:, i]).sum() >= MIN_TIGHT
             and not np.array_equal(x, y)
         ):
             found.append(("at_most", (COUNTS[i],), (COUNTS[j],)))
@@ -87,7 +89,7 @@ def _found_within(vectors: np.ndarray) -> list[tuple[str, tuple, tuple]]:
             both = nonzero[:, j] & nonzero[:, k]
             if np.array_equal(x, s) and both.sum() >= MIN_NONZERO:
                 found.append(("equal", (COUNTS[i],), (COUNTS[j], COUNTS[k])))
-            elif (x >= s).all() and ((x == s) & both).sum() >= MIN_TIGHT:
+            elif (x >= s).all() and ((x == s) & both & large[:, i]).sum() >= MIN_TIGHT:
                 found.append(("at_most", (COUNTS[j], COUNTS[k]), (COUNTS[i],)))
     return found
 
@@ -151,14 +153,21 @@ def test_every_relation_within_a_window_is_declared(observed) -> None:
         window, as_of = examples[cls]
         cells = _window_cells("W")
         windows = {"W": window}
-        for kind, left, right in _found_within(np.array(rows)):
+        found = _found_within(np.array(rows))
+        if cls == (True, False):  # every closure followed up: the intruder's relation is there
+            assert (
+                "equal",
+                (("closure_rate", NUMERATOR),),
+                (("re_referral_after_closure_rate", DENOMINATOR),),
+            ) in found
+        for kind, left, right in found:
             checked += 1
             key = lambda mc: (CellKey("W", "w", mc[0]), mc[1])  # noqa: E731
             if not _implied(
                 cells, windows, as_of, [key(c) for c in left], [key(c) for c in right], kind
             ):
                 missing.append(f"{kind} {left} {right} (windows like {window}, as of {as_of})")
-    assert checked >= 30  # numerators within denominators, the shares, ... were all found
+    assert checked >= 15  # numerators within denominators, the shares, ... were found
     assert not missing, "relations found in the data but not declared:\n" + "\n".join(missing)
 
 
