@@ -305,7 +305,8 @@ def random_table(rng: random.Random) -> list[Cell]:
                 "cp_plan_2yr_plus_rate",
                 "returned_home_rate",
             ):
-                d = count()
+                # CP plans ending include those CP to CIN de-escalations came from
+                d = count() + (cp if metric == "cp_plan_2yr_plus_rate" else 0)
                 rows[metric][seg] = (part(d), d)
         for metric in METRICS:
             if metric in NON_ADDITIVE_METRICS:

@@ -112,15 +112,17 @@ def audit(
     batched: bool = True,
     windows: dict[str, Window] | None = None,
     as_of: date | None = None,
+    inequalities: bool = True,
 ) -> list[Finding]:
     """Every hidden count of an outcome-metrics table that the intruder can narrow to a range
     less than ``threshold`` wide, and every contradiction among the published figures:
     contradictions first, then in the order of ``published``. A count may be hidden alone
     (``numerator`` or ``denominator`` None). ``windows`` and ``as_of`` let in the relations that
-    hold only in some windows, and those across overlapping windows (:func:`metric_model`).
+    hold only in some windows, and those across overlapping windows (:func:`metric_model`);
+    ``inequalities=False`` the model without the declared inequalities between metrics.
     ``batched=False`` solves each component's LPs on their own, one by one (same findings,
     slower where there are many components)."""
-    model = metric_model(published, windows=windows, as_of=as_of)
+    model = metric_model(published, windows=windows, as_of=as_of, inequalities=inequalities)
     return audit_model(model, threshold, batched=batched)
 
 

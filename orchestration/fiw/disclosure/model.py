@@ -102,11 +102,22 @@ def metric_model(
     windows: dict[str, Window] | None = None,
     as_of: date | None = None,
     spec: Declared | None = None,
+    inequalities: bool = True,
 ) -> Model:
     """The model of an outcome-metrics table. ``windows`` (name -> dates) and ``as_of`` let the
     conditional relations and the relations across overlapping windows in; without them only
-    what holds in every window is used."""
+    what holds in every window is used. ``inequalities=False`` leaves out the declared
+    ``at_most`` relations between metrics (the model the analysts' monthly trends are suppressed
+    and audited under, window by window: segments, the linked families, numerators within
+    denominators)."""
     spec = spec or declared()
+    if not inequalities:
+        spec = Declared(
+            spec.not_additive,
+            spec.dated,
+            spec.distinct,
+            tuple(r for r in spec.relations if r.kind != "at_most"),
+        )
     windows = windows or {}
     model = Model()
     cells = list(cells)

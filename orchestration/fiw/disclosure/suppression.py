@@ -248,6 +248,7 @@ def suppress(
     windows: dict[str, Window] | None = None,
     as_of=None,
     rounds: int = 200,
+    inequalities: bool = True,
 ) -> Suppression:
     """Primary and complementary suppression of ``cells`` (see the module docstring), then as
     many rounds as the audit needs: while the intruder's model (windows and as_of let in the
@@ -258,19 +259,33 @@ def suppress(
 
     result = _suppress_groups(cells, threshold)
     groups = {(g.window, family_of(g.metrics[0])): g for g in _groups(cells)}
+    by_window: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_window.setdefault(cell.key.window_name, []).append(cell)
+    # windows the model links (overlapping ones, when their dates are given): a change in one
+    # is audited again with all of them; other windows' audits cannot change
+    linked = {w: [w] for w in by_window}
+    spans = {w: (windows or {})[w] for w in by_window if w in (windows or {})}
+    for component in overlap_components(spans):
+        for w in component:
+            linked[w] = component
+    audited = list(by_window)
     for _ in range(rounds):
+        view = publish([c for w in audited for c in by_window[w]], result.all)
         findings = [
             f
-            for f in audit(publish(cells, result.all), threshold, windows=windows, as_of=as_of)
+            for f in audit(view, threshold, windows=windows, as_of=as_of, inequalities=inequalities)
             if f.kind == DISCLOSIVE
         ]
         if not findings:
             break
-        before = len(result.all)
+        before = set(result.all)
         for finding in findings:
             _escalate(result, groups, finding, windows or {})
-        if len(result.all) == before:
+        changed = {k.window_name for k in result.all - before}
+        if not changed:
             break  # nothing left to hide that would help
+        audited = sorted({w for c in changed for w in linked[c]})
     return result
 
 

@@ -69,8 +69,12 @@ def suppress_release(
 
 def suppress_table(table: pd.DataFrame, threshold: int) -> tuple[pd.DataFrame, Suppression]:
     """``table`` (unsuppressed, one row per window x segment x metric) under disclosure control,
-    each window on its own, with the suppression that was applied."""
-    chosen = suppress(cells_of(table), threshold)
+    each window on its own, with the suppression that was applied: the analysts' monthly trends,
+    under the segment totals and the linked families of a window. The rule of
+    :mod:`fiw.disclosure.suppression` is exact for those relations, so no audit runs here; the
+    validation step audits the table under them (without the inequalities between metrics: the
+    table does not leave the authority, docs/audiences.md "The release")."""
+    chosen = suppress(cells_of(table), threshold, rounds=0)
     return _apply(table, chosen), chosen
 
 
