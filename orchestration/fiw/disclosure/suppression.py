@@ -249,6 +249,7 @@ def suppress(
     as_of=None,
     rounds: int = 200,
     inequalities: bool = True,
+    together: Iterable[Iterable[str]] = (),
 ) -> Suppression:
     """Primary and complementary suppression of ``cells`` (see the module docstring), then as
     many rounds as the audit needs: while the intruder's model (windows and as_of let in the
@@ -259,6 +260,7 @@ def suppress(
 
     result = _suppress_groups(cells, threshold)
     groups = {(g.window, family_of(g.metrics[0])): g for g in _groups(cells)}
+    _hide_all_together(result, groups, together)
     by_window: dict[str, list[Cell]] = {}
     for cell in cells:
         by_window.setdefault(cell.key.window_name, []).append(cell)
@@ -287,6 +289,29 @@ def suppress(
             break  # nothing left to hide that would help
         audited = sorted({w for c in changed for w in linked[c]})
     return result
+
+
+def _hide_all_together(result: Suppression, groups: dict, together) -> None:
+    """In each set of ``together`` windows, a family whose ``all`` is hidden in one of them is
+    hidden whole (``all`` and every segment) in all of them. The release passes its programme
+    windows: they are adjacent and the matched tables count the cases referred in each, so cases
+    active in one are those open at its start (the other's active less its closed) plus those
+    referred: a count of ``all`` hidden in one alone would be given by the other's."""
+    for windows in together:
+        windows = list(windows)
+        for root in sorted({r for (_, r) in groups}):
+            members = [groups[(w, root)] for w in windows if (w, root) in groups]
+            if not any(k in result.all for g in members for k in g.keys([ALL_SEGMENTS])):
+                continue
+            for g in members:
+                for k in g.keys([*g.segments, ALL_SEGMENTS]):
+                    if k not in result.all:
+                        result.complementary.add(k)
+                        result.reasons[k] = (
+                            f"complementary: `all` of {root} is hidden in another programme"
+                            " window, adjacent to this one (their cases open at the boundary"
+                            " link them)"
+                        )
 
 
 def _escalate(result: Suppression, groups: dict, finding, windows: dict[str, Window]) -> None:

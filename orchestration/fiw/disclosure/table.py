@@ -63,6 +63,7 @@ def suppress_release(
         threshold,
         windows=windows_of(metrics, years),
         as_of=next(iter(as_of), None),
+        together=[sorted(set(metrics["window_name"]))],  # the programme windows
     )
     return _apply(metrics, chosen), _apply(years, chosen), chosen
 
