@@ -1,6 +1,6 @@
 """Great Expectations 1.x on DuckDB with the work pushed down to SQL.
 
-Why GX's SQL datasource returns nothing from DuckDB (the trap in ``stack-traps.md``):
+Why GX 1.24's SQL datasource returns no rows from DuckDB (a known trap of the pinned stack):
 GX's ``SqlAlchemyExecutionEngine.execute_query`` runs a query inside ``with engine.connect()`` and
 returns the ``CursorResult``; the caller calls ``.fetchall()`` only after the ``with`` block has
 closed the SQLAlchemy connection. Closing it rolls back the transaction SQLAlchemy began, and
