@@ -119,6 +119,14 @@ class Suppression:
     def all(self) -> set[CellKey]:
         return self.primary | self.complementary
 
+    def hide(self, keys: Iterable[CellKey], reason: str) -> None:
+        """Hide ``keys`` as complementary cells, for ``reason``; a cell already hidden keeps its
+        first reason."""
+        for key in keys:
+            if key not in self.primary and key not in self.complementary:
+                self.complementary.add(key)
+                self.reasons[key] = reason
+
 
 def primary_reason(cell: Cell, threshold: int = DEFAULT_THRESHOLD) -> str | None:
     """Why ``cell`` is primary-suppressed, or None when it is not."""
@@ -248,7 +256,6 @@ def suppress(
     windows: dict[str, Window] | None = None,
     as_of=None,
     rounds: int = 200,
-    inequalities: bool = True,
     together: Iterable[Iterable[str]] = (),
 ) -> Suppression:
     """Primary and complementary suppression of ``cells`` (see the module docstring), then as
@@ -275,15 +282,13 @@ def suppress(
     for _ in range(rounds):
         view = publish([c for w in audited for c in by_window[w]], result.all)
         findings = [
-            f
-            for f in audit(view, threshold, windows=windows, as_of=as_of, inequalities=inequalities)
-            if f.kind == DISCLOSIVE
+            f for f in audit(view, threshold, windows=windows, as_of=as_of) if f.kind == DISCLOSIVE
         ]
         if not findings:
             break
         before = set(result.all)
         for finding in findings:
-            _escalate(result, groups, finding, windows or {})
+            _escalate(result, groups, finding, linked)
         changed = {k.window_name for k in result.all - before}
         if not changed:
             break  # nothing left to hide that would help
@@ -303,31 +308,22 @@ def _hide_all_together(result: Suppression, groups: dict, together) -> None:
             members = [groups[(w, root)] for w in windows if (w, root) in groups]
             if not any(k in result.all for g in members for k in g.keys([ALL_SEGMENTS])):
                 continue
+            why = (
+                f"complementary: `all` of {root} is hidden in another programme window, adjacent"
+                " to this one (their cases open at the boundary link them)"
+            )
             for g in members:
-                for k in g.keys([*g.segments, ALL_SEGMENTS]):
-                    if k not in result.all:
-                        result.complementary.add(k)
-                        result.reasons[k] = (
-                            f"complementary: `all` of {root} is hidden in another programme"
-                            " window, adjacent to this one (their cases open at the boundary"
-                            " link them)"
-                        )
+                result.hide(g.keys([*g.segments, ALL_SEGMENTS]), why)
 
 
-def _escalate(result: Suppression, groups: dict, finding, windows: dict[str, Window]) -> None:
+def _escalate(result: Suppression, groups: dict, finding, linked: dict[str, list[str]]) -> None:
     """Hide more where the audit narrowed ``finding``'s count: the smallest segment of its family
     and window not yet hidden; or, for ``all`` or when none is left, the whole family group of the
-    window and of every window that overlaps it (their ``all`` counts share months)."""
+    window and of every window ``linked`` to it (overlapping: their ``all`` counts share months)."""
     key: CellKey = finding.key
     root = family_of(key.metric)
     group = groups[(key.window_name, root)]
     why = f"complementary: the audit narrowed {finding.key} {finding.count} ({finding.reason})"
-
-    def hide(keys: Iterable[CellKey]) -> None:
-        for k in keys:
-            if k not in result.all:
-                result.complementary.add(k)
-                result.reasons[k] = why
 
     if key.segment != ALL_SEGMENTS:
         open_segments = [
@@ -335,18 +331,12 @@ def _escalate(result: Suppression, groups: dict, finding, windows: dict[str, Win
         ]
         candidates = [s for s in open_segments if s != key.segment] or open_segments
         if candidates:
-            hide(group.keys([min(candidates, key=lambda s: (group.size(s), s))]))
+            result.hide(group.keys([min(candidates, key=lambda s: (group.size(s), s))]), why)
             return
-    near = [key.window_name]
-    if key.window_name in windows:
-        spans = {w: windows[w] for w in {g[0] for g in groups} if w in windows}
-        for component in overlap_components(spans):
-            if key.window_name in component:
-                near = component
-    for window in near:
+    for window in linked.get(key.window_name, [key.window_name]):
         other = groups.get((window, root))
         if other is not None:
-            hide(other.keys([*other.segments, ALL_SEGMENTS]))
+            result.hide(other.keys([*other.segments, ALL_SEGMENTS]), why)
 
 
 def _suppress_groups(cells: list[Cell], threshold: int) -> Suppression:
@@ -356,12 +346,6 @@ def _suppress_groups(cells: list[Cell], threshold: int) -> Suppression:
         if is_primary(cell, threshold):
             result.primary.add(cell.key)
             result.reasons[cell.key] = primary_reason(cell, threshold) or "primary"
-
-    def hide(keys: Iterable[CellKey], reason: str) -> None:
-        for key in keys:
-            if key not in result.primary and key not in result.complementary:
-                result.complementary.add(key)
-                result.reasons[key] = reason
 
     for group in _groups(cells):
         primary_segments = [
@@ -384,7 +368,7 @@ def _suppress_groups(cells: list[Cell], threshold: int) -> Suppression:
         if chosen is None:
             protected = ", ".join(str(k) for k in primary_all or group.keys(primary_segments))
             members = ", ".join(f"{group.window}/{m}" for m in group.metrics)
-            hide(
+            result.hide(
                 group.keys([*group.segments, ALL_SEGMENTS]),
                 f"whole group smaller than twice the threshold: {members} suppressed whole, "
                 f"as nothing but `all` protects {protected} ({why})",
@@ -395,10 +379,10 @@ def _suppress_groups(cells: list[Cell], threshold: int) -> Suppression:
         for s in [*primary_segments, *([ALL_SEGMENTS] if primary_all else [])]:
             primaries = [k for k in group.keys([s]) if k in result.primary]
             for k in group.keys([s]):
-                hide([k], _link_reason(k, primaries))
+                result.hide([k], _link_reason(k, primaries))
         for metric in group.metrics:
             protected = ", ".join(str(k) for k in group.keys(primary_segments, [metric]))
-            hide(
+            result.hide(
                 group.keys(chosen, [metric]),
                 f"complementary: protects {protected} in the segment total of "
                 f"{group.window}/{metric}",
